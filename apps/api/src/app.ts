@@ -1,0 +1,52 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ApiContext } from './context.js';
+import { createApiMetrics } from './metrics.js';
+import { bearerAuth } from './plugins/auth.js';
+import { registerErrorHandling } from './plugins/errors.js';
+import { assetRoutes } from './routes/assets.js';
+import { healthRoutes } from './routes/health.js';
+import { rehostRoutes } from './routes/rehost.js';
+import { uploadRoutes } from './routes/uploads.js';
+
+/** Builds the producer API: validate, write, enqueue, answer. No job work happens here. */
+export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    bodyLimit: 64 * 1024,
+    genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) ?? crypto.randomUUID(),
+    requestIdLogLabel: 'reqId',
+    disableRequestLogging: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app as unknown as FastifyInstance);
+
+  const metrics = createApiMetrics(ctx.queues);
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'rehost API', version: '1.0.0', description: 'Permanent, CDN-served homes for user images.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes(ctx, metrics));
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', bearerAuth(ctx.config.API_TOKENS));
+    await v1.register(uploadRoutes(ctx));
+    await v1.register(assetRoutes(ctx));
+    await v1.register(rehostRoutes(ctx));
+  });
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,46 @@
+import { AssetsRepo, createDb, type Db } from '@rehost/db';
+import { AssetEventHub, createRedis, JobQueues, type Redis } from '@rehost/jobs';
+import { createLogger, type Logger } from '@rehost/logger';
+import { type ObjectStore, storeFromEnv } from '@rehost/storage';
+import type { ApiConfig } from './config.js';
+
+/** Everything a route needs, built once per process from config. */
+export interface ApiContext {
+  config: ApiConfig;
+  log: Logger;
+  db: Db;
+  assets: AssetsRepo;
+  redis: Redis;
+  queues: JobQueues;
+  events: AssetEventHub;
+  store: ObjectStore;
+  close: () => Promise<void>;
+}
+
+export async function createApiContext(config: ApiConfig, log?: Logger): Promise<ApiContext> {
+  const logger = log ?? createLogger({ name: 'api', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
+  const db = createDb(config.DATABASE_URL);
+  const redis = createRedis(config.REDIS_URL);
+  const queues = new JobQueues(redis, config.QUEUE_PREFIX);
+  const events = new AssetEventHub(redis, config.QUEUE_PREFIX);
+  await events.start();
+  const store = storeFromEnv(config);
+  if (config.S3_ENSURE_BUCKET) await store.ensureBucket({ corsOrigins: config.UPLOAD_CORS_ORIGINS, publicRead: true });
+  return {
+    config,
+    log: logger,
+    db,
+    assets: new AssetsRepo(db),
+    redis,
+    queues,
+    events,
+    store,
+    close: async () => {
+      await events.stop();
+      await queues.close();
+      redis.disconnect();
+      await db.$disconnect();
+      store.destroy();
+    },
+  };
+}

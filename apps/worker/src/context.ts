@@ -1,0 +1,40 @@
+import { AssetsRepo, createDb, type Db } from '@rehost/db';
+import { createRedis, type Redis } from '@rehost/jobs';
+import { createLogger, type Logger } from '@rehost/logger';
+import { type ObjectStore, storeFromEnv } from '@rehost/storage';
+import { BotRegistry } from '@rehost/telegram';
+import type { WorkerConfig } from './config.js';
+
+/** What processors use; built once per worker process. */
+export interface WorkerContext {
+  config: WorkerConfig;
+  log: Logger;
+  db: Db;
+  assets: AssetsRepo;
+  redis: Redis;
+  store: ObjectStore;
+  bots: BotRegistry;
+  close: () => Promise<void>;
+}
+
+export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerContext {
+  const logger = log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
+  const db = createDb(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
+  const redis = createRedis(config.REDIS_URL);
+  const store = storeFromEnv(config);
+  const bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL);
+  return {
+    config,
+    log: logger,
+    db,
+    assets: new AssetsRepo(db),
+    redis,
+    store,
+    bots,
+    close: async () => {
+      redis.disconnect();
+      await db.$disconnect();
+      store.destroy();
+    },
+  };
+}

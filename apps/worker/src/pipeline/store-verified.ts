@@ -1,0 +1,36 @@
+import type { Readable } from 'node:stream';
+import { publicKeyFor, PUBLIC_PREFIX } from '@rehost/storage';
+import type { WorkerContext } from '../context.js';
+import { type VerifiedImage, verifyImageStream } from './verify-image.js';
+
+/**
+ * The streaming core shared by every server-side source: bytes flow from the source
+ * through the verification stage straight into a multipart upload; memory is bounded
+ * by part size × parts in flight, whatever the file size. A failed check errors the
+ * stream before its end, so the upload is aborted and nothing appears at the key.
+ */
+export async function storeVerifiedStream(
+  ctx: WorkerContext,
+  assetId: string,
+  source: Readable,
+  signal: AbortSignal,
+): Promise<VerifiedImage & { key: string }> {
+  // A previous attempt killed mid-upload leaves parts behind: abort them first.
+  await ctx.store.abortMultipartUploads(`${PUBLIC_PREFIX}${assetId}.`);
+  const { header, body, done } = await verifyImageStream(source, {
+    maxBytes: ctx.config.MAX_UPLOAD_BYTES,
+    maxPixels: ctx.config.MAX_IMAGE_PIXELS,
+  });
+  const key = publicKeyFor(assetId, header.ext);
+  // Both must settle: an upload error must also stop the source, a source error fails the upload.
+  const [uploaded, verified] = await Promise.allSettled([ctx.store.uploadStream(key, body, header.contentType, signal), done]);
+  if (verified.status === 'rejected') {
+    source.destroy();
+    throw verified.reason;
+  }
+  if (uploaded.status === 'rejected') {
+    source.destroy();
+    throw uploaded.reason;
+  }
+  return { ...verified.value, key };
+}

@@ -1,0 +1,75 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError, errors } from '@rehost/jobs';
+import { isPreconditionFailed, publicKeyFor, publicUrlFor } from '@rehost/storage';
+import { verifyImageStream } from '../pipeline/verify-image.js';
+import type { Processor } from './types.js';
+
+const discard = () =>
+  new Writable({
+    write(_chunk, _enc, cb) {
+      cb();
+    },
+  });
+
+/**
+ * Verify-then-copy: the bytes at the staging key (where the browser PUT them) are
+ * read once through the verification stage, then copied server-side to the public
+ * key — only if they are still the bytes we verified (If-Match on the ETag). The
+ * staging key stays writable until its URL expires; the public key never changes.
+ */
+export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log }, ctx) => {
+  const { assetId } = data;
+  const asset = await ctx.assets.get(assetId);
+  if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
+  if (asset.status === 'ready' || asset.status === 'failed' || asset.status === 'expired') {
+    return { assetId, status: asset.status };
+  }
+  await ctx.assets.transition(assetId, ['pending_upload', 'queued'], 'processing');
+  const stagingKey = asset.stagingKey!;
+  const declared = asset.declaredSize!;
+
+  const head = await ctx.store.head(stagingKey);
+  if (!head) throw errors.objectMissing();
+  if (head.size !== declared) throw errors.lengthMismatch(head.size, declared);
+
+  try {
+    const source = await ctx.store.getStream(stagingKey, { ifMatch: head.etag });
+    const { body, done } = await verifyImageStream(source, {
+      maxBytes: ctx.config.MAX_UPLOAD_BYTES,
+      maxPixels: ctx.config.MAX_IMAGE_PIXELS,
+      expectedBytes: declared,
+    });
+    await pipeline(body, discard());
+    const img = await done;
+    const key = publicKeyFor(assetId, img.ext);
+    await ctx.store.publishCopy(stagingKey, key, img.contentType, { ifMatch: head.etag });
+    const stored = await ctx.assets.markReady(assetId, {
+      key,
+      contentType: img.contentType,
+      size: img.size,
+      width: img.width,
+      height: img.height,
+      sha256: img.sha256,
+    });
+    await ctx.store.delete(stagingKey).catch((err) => log.warn({ err }, 'staging delete failed'));
+    if (!stored) {
+      // Deleted while we worked: nothing may stay published for it.
+      await ctx.store.delete(key);
+      return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
+    }
+    log.info({ size: img.size, contentType: img.contentType }, 'upload verified');
+    return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
+  } catch (err) {
+    if (isPreconditionFailed(err)) {
+      throw new AppError('conflict', 'the uploaded object changed during verification; verifying again');
+    }
+    throw err;
+  }
+};
+
+/** Clean-up when a finalize fails for good: failed bytes are never left reachable. */
+export async function discardStagedUpload(assetId: string, ctx: Parameters<Processor<'finalizeUpload'>>[1]): Promise<void> {
+  const asset = await ctx.assets.get(assetId);
+  if (asset?.stagingKey) await ctx.store.delete(asset.stagingKey);
+}

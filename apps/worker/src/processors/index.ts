@@ -1,0 +1,5 @@
+import { finalizeUpload } from './finalize-upload.processor.js';
+import { rehost } from './rehost.processor.js';
+import type { Processors } from './types.js';
+
+export const processors: Processors = { rehost, finalizeUpload };

@@ -1,0 +1,21 @@
+import type { Catalog, JobKey, PayloadOf, ResultOf } from '@rehost/jobs';
+import type { Logger } from '@rehost/logger';
+import type { WorkerContext } from '../context.js';
+
+export interface JobRun<K extends JobKey> {
+  id: string;
+  data: PayloadOf<Catalog[K]>;
+  /** 0 on the first run. */
+  attemptsMade: number;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/**
+ * A processor does one job and returns its terminal result. It throws AppErrors:
+ * permanent ones fail the asset at once; anything else is retried with backoff.
+ */
+export type Processor<K extends JobKey> = (run: JobRun<K>, ctx: WorkerContext) => Promise<ResultOf<Catalog[K]>>;
+
+/** One processor per catalog entry: a job without a handler does not compile. */
+export type Processors = { [K in JobKey]: Processor<K> };

@@ -1,0 +1,180 @@
+/**
+ * The environment of CONTRACT.md §2 as zod pieces. Each app composes the pieces it
+ * needs and parses them once at boot (see `loadConfig`); afterwards numbers are
+ * numbers and booleans are booleans.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a ${protocols.join(' or ')} URL` },
+  );
+
+const csv = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+export const runtimeEnv = z.object({
+  /** `production` makes missing secrets fatal and logs JSON. @defaultValue development */
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const databaseEnv = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgresql://postgres@127.0.0.1:5432/rehost'),
+});
+
+export const redisEnv = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /**
+   * Key prefix of every queue. The braces are a Redis Cluster hash tag: all of a
+   * queue's keys land in one slot. Stored in Redis: change only with a migration plan.
+   * @defaultValue {rehost}
+   */
+  QUEUE_PREFIX: z.string().min(1).default('{rehost}'),
+});
+
+export const s3Env = z.object({
+  S3_ENDPOINT: url(['http:', 'https:']).optional(),
+  S3_REGION: z.string().min(1).default('auto'),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected a valid bucket name')
+    .default('rehost'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  /** Origin serving the bucket publicly; permanent URL = PUBLIC_BASE_URL + "/" + key. */
+  PUBLIC_BASE_URL: url(['http:', 'https:'])
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
+  /** Origins allowed to PUT to pre-signed URLs (CORS rule the app sets on dev buckets). */
+  UPLOAD_CORS_ORIGINS: csv.default(['*']),
+  /** Multipart part size for streamed uploads (R2 wants equal parts; min 5 MiB). @defaultValue 8 MiB */
+  S3_PART_SIZE_BYTES: int(5 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Create the bucket, its CORS rule and public-read policy at start-up (dev/embedded store only). @defaultValue false */
+  S3_ENSURE_BUCKET: bool.default(false),
+  /** Parts in flight per streamed upload. @defaultValue 4 */
+  S3_QUEUE_SIZE: int(1, 64).default(4),
+});
+
+export const limitsEnv = z.object({
+  MAX_UPLOAD_BYTES: int(1, 2 ** 31 - 1).default(20 * 1024 * 1024),
+  /** Largest decoded image (width × height) accepted: decompression-bomb guard. @defaultValue 100 megapixels */
+  MAX_IMAGE_PIXELS: int(1).default(100_000_000),
+  UPLOAD_URL_TTL_SECONDS: int(1, 7 * 24 * 3600).default(900),
+  REHOST_URL_ALLOWED_HOSTS: csv.default(['api.telegram.org']),
+});
+
+/** `name=token` pairs; tokens contain ':' so '=' separates. */
+const botList = z.string().transform((v, ctx) => {
+  const bots: Record<string, string> = {};
+  for (const pair of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const i = pair.indexOf('=');
+    if (i <= 0 || i === pair.length - 1) {
+      // Never echo the value: it holds tokens.
+      ctx.addIssue({ code: 'custom', message: 'expected name=token pairs separated by commas' });
+      return z.NEVER;
+    }
+    bots[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return bots;
+});
+
+export const telegramEnv = z.object({
+  TELEGRAM_BOT_TOKEN: z.string().min(1).optional(),
+  /** More bots by name, `source.bot` picks one: `name=token,name2=token2`. */
+  TELEGRAM_BOTS: botList.default({}),
+  TELEGRAM_API_BASE_URL: url(['http:', 'https:'])
+    .transform((v) => v.replace(/\/+$/, ''))
+    .default('https://api.telegram.org'),
+  /** Bot API calls per second per bot (BullMQ limiter). @defaultValue 25 */
+  TELEGRAM_RATE_PER_SECOND: int(1).default(25),
+});
+
+export const apiEnv = z.object({
+  API_PORT: int(0, 65535).default(3000),
+  API_HOST: z.string().default('0.0.0.0'),
+  API_TOKENS: csv.default([]),
+  /** Serve the /demo upload page (on by default outside production). */
+  DEMO_PAGE: bool.optional(),
+  /** Refuse new rehosts with 429 past this many waiting jobs. @defaultValue 100000 */
+  MAX_QUEUE_DEPTH: int(1).default(100_000),
+});
+
+export const workerEnv = z.object({
+  WORKER_CONCURRENCY: int(1, 1000).default(8),
+  /** How long a job's lock lasts without renewal; a killed worker's jobs are retaken after about this. @defaultValue 30000 */
+  WORKER_LOCK_DURATION_MS: int(1000).default(30_000),
+  /** How often stalled jobs (their worker died) are looked for. @defaultValue 30000 */
+  WORKER_STALLED_INTERVAL_MS: int(500).default(30_000),
+  /** Grace for running jobs on SIGTERM before the worker exits anyway. @defaultValue 25000 */
+  WORKER_SHUTDOWN_GRACE_MS: int(0).default(25_000),
+  /** Connect/idle timeouts for url sources. */
+  FETCH_CONNECT_TIMEOUT_MS: int(100).default(5_000),
+  FETCH_IDLE_TIMEOUT_MS: int(100).default(15_000),
+  /** Hosts that url sources may reach even in private address space (tests, internal mirrors). */
+  REHOST_URL_TRUSTED_PRIVATE_HOSTS: csv.default([]),
+  /** Port of the worker's /metrics and /healthz (0 disables). @defaultValue 3002 */
+  WORKER_METRICS_PORT: int(0, 65535).default(3002),
+});
+
+export const dashboardEnv = z.object({
+  DASHBOARD_PORT: int(0, 65535).default(3001),
+  DASHBOARD_USER: z.string().min(1).optional(),
+  DASHBOARD_PASSWORD: z.string().min(1).optional(),
+  DASHBOARD_READ_ONLY: bool.default(false),
+});
+
+export const webhookEnv = z.object({
+  WEBHOOK_SIGNING_SECRET: z.string().min(16).optional(),
+  /** Hosts callbacks may target even if they resolve to private space (operator allowlist). */
+  WEBHOOK_ALLOWED_HOSTS: csv.default([]),
+});
+
+/** Public origin; defaults to the bucket itself, path-style (dev and tests serve i/* anonymously). */
+export function resolvePublicBaseUrl(c: Pick<S3Env, 'PUBLIC_BASE_URL' | 'S3_ENDPOINT' | 'S3_REGION' | 'S3_BUCKET'>): string {
+  return c.PUBLIC_BASE_URL ?? `${(c.S3_ENDPOINT ?? `https://s3.${c.S3_REGION}.amazonaws.com`).replace(/\/+$/, '')}/${c.S3_BUCKET}`;
+}
+
+export type RuntimeEnv = z.infer<typeof runtimeEnv>;
+export type DatabaseEnv = z.infer<typeof databaseEnv>;
+export type RedisEnv = z.infer<typeof redisEnv>;
+export type S3Env = z.infer<typeof s3Env>;
+export type LimitsEnv = z.infer<typeof limitsEnv>;
+export type TelegramEnv = z.infer<typeof telegramEnv>;
+export type ApiEnv = z.infer<typeof apiEnv>;
+export type WorkerEnv = z.infer<typeof workerEnv>;
+export type DashboardEnv = z.infer<typeof dashboardEnv>;
+export type WebhookEnv = z.infer<typeof webhookEnv>;
+
+/** Names whose values are secret: never logged, never echoed in an error. */
+export const SECRET_ENV_NAMES = [
+  'S3_SECRET_ACCESS_KEY',
+  'S3_ACCESS_KEY_ID',
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_BOTS',
+  'API_TOKENS',
+  'DASHBOARD_PASSWORD',
+  'WEBHOOK_SIGNING_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+] as const;

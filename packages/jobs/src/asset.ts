@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+export const ASSET_STATUSES = ['pending_upload', 'queued', 'processing', 'ready', 'failed', 'expired'] as const;
+export type AssetStatus = (typeof ASSET_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly AssetStatus[] = ['ready', 'failed', 'expired'];
+
+/** Image types we store (magic bytes decide, never the declared type). SVG is refused: it can carry script. */
+export const ALLOWED_IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif'] as const;
+export type ImageType = (typeof ALLOWED_IMAGE_TYPES)[number];
+export const EXTENSION_FOR_TYPE: Record<ImageType, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/avif': 'avif',
+};
+
+export const errorBody = z.object({ code: z.string(), message: z.string() });
+
+/** The body of GET /v1/assets/:id (CONTRACT.md §3). */
+export const assetView = z.object({
+  id: z.string(),
+  status: z.enum(ASSET_STATUSES),
+  url: z.string().optional(),
+  key: z.string().nullable(),
+  contentType: z.string().nullable(),
+  size: z.number().nullable(),
+  width: z.number().nullable(),
+  height: z.number().nullable(),
+  sha256: z.string().nullable(),
+  source: z.object({ type: z.enum(['upload', 'telegram', 'url']) }).catchall(z.unknown()),
+  ownerId: z.string().nullable(),
+  error: errorBody.optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type AssetView = z.infer<typeof assetView>;
+
+/** What every finished job announces (CONTRACT.md §5). */
+export const assetEvent = z.object({
+  assetId: z.string(),
+  status: z.enum(ASSET_STATUSES),
+  url: z.string().optional(),
+  error: errorBody.optional(),
+});
+export type AssetEvent = z.infer<typeof assetEvent>;

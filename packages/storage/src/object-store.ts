@@ -1,0 +1,338 @@
+/**
+ * The only module that talks to the S3 API (R2 in production, Ceph RGW in dev/tests).
+ * Everything else sees this small interface.
+ */
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutBucketCorsCommand,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { IMMUTABLE_CACHE_CONTROL, PUBLIC_PREFIX } from './keys.js';
+
+export interface ObjectStoreConfig {
+  endpoint?: string | undefined;
+  region: string;
+  bucket: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  forcePathStyle: boolean;
+  /** Multipart part size for streamed uploads. R2 requires equal-size parts (all but the last). */
+  partSize: number;
+  /** Parts uploaded concurrently per stream. */
+  queueSize: number;
+}
+
+export interface HeadResult {
+  size: number;
+  contentType: string | undefined;
+  etag: string | undefined;
+}
+
+export interface PresignedPut {
+  url: string;
+  method: 'PUT';
+  headers: Record<string, string>;
+  expiresAt: Date;
+}
+
+export interface StoreOpHook {
+  (op: string, outcome: 'ok' | 'error', seconds: number): void;
+}
+
+export class ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Called after every operation (metrics). */
+  onOp: StoreOpHook | undefined;
+
+  constructor(readonly config: ObjectStoreConfig) {
+    this.bucket = config.bucket;
+    this.client = new S3Client({
+      endpoint: config.endpoint,
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      credentials:
+        config.accessKeyId && config.secretAccessKey
+          ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+          : undefined,
+      // R2 (and RGW with streamed bodies) support checksums only partly: compute them only when required.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 3,
+    });
+  }
+
+  private async op<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const out = await fn();
+      this.onOp?.(name, 'ok', (performance.now() - started) / 1000);
+      return out;
+    } catch (err) {
+      this.onOp?.(name, 'error', (performance.now() - started) / 1000);
+      throw err;
+    }
+  }
+
+  /** Pre-signed PUT that binds content type and exact length: the store refuses anything else. */
+  async presignPut(key: string, contentType: string, contentLength: number, ttlSeconds: number): Promise<PresignedPut> {
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ContentLength: contentLength });
+    const url = await getSignedUrl(this.client, command, {
+      expiresIn: ttlSeconds,
+      signableHeaders: new Set(['content-type', 'content-length']),
+    });
+    return {
+      url,
+      method: 'PUT',
+      headers: { 'Content-Type': contentType, 'Content-Length': String(contentLength) },
+      expiresAt: new Date(Date.now() + ttlSeconds * 1000),
+    };
+  }
+
+  /** HeadObject; undefined when the object does not exist. */
+  head(key: string): Promise<HeadResult | undefined> {
+    return this.op('head', async () => {
+      try {
+        const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        return { size: out.ContentLength ?? 0, contentType: out.ContentType, etag: out.ETag };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** Streams an object (optionally a byte range, inclusive). */
+  getStream(key: string, opts: { range?: { start: number; end: number }; ifMatch?: string } = {}): Promise<Readable> {
+    return this.op('get', async () => {
+      const { range, ifMatch } = opts;
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+          IfMatch: ifMatch,
+        }),
+      );
+      return out.Body as Readable;
+    });
+  }
+
+  /** Small in-memory write (tests, markers). Public objects get the immutable cache header. */
+  put(key: string, body: Uint8Array | string, contentType: string): Promise<void> {
+    return this.op('put', async () => {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          CacheControl: key.startsWith(PUBLIC_PREFIX) ? IMMUTABLE_CACHE_CONTROL : undefined,
+        }),
+      );
+    });
+  }
+
+  /**
+   * Streams `body` into `key` with lib-storage: multipart with bounded part size and
+   * parts in flight, so memory stays flat whatever the size. If `body` errors (a check
+   * failed mid-stream) the multipart upload is aborted and nothing appears at `key`.
+   */
+  uploadStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<void> {
+    return this.op('upload', async () => {
+      const upload = new Upload({
+        client: this.client,
+        queueSize: this.config.queueSize,
+        partSize: this.config.partSize,
+        leavePartsOnError: false,
+        params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, CacheControl: IMMUTABLE_CACHE_CONTROL },
+      });
+      const onAbort = () => void upload.abort().catch(() => undefined);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await upload.done();
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    });
+  }
+
+  /**
+   * Server-side copy to a published key with the sniffed type and the immutable cache
+   * header (REPLACE: the declared type on the staging object is not carried over).
+   */
+  publishCopy(fromKey: string, toKey: string, contentType: string, opts: { ifMatch?: string } = {}): Promise<void> {
+    return this.op('copy', async () => {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: toKey,
+          CopySource: `${this.bucket}/${encodeURIComponent(fromKey).replaceAll('%2F', '/')}`,
+          // Only the bytes we verified: a re-PUT through a still-valid URL changes the ETag.
+          CopySourceIfMatch: opts.ifMatch,
+          MetadataDirective: 'REPLACE',
+          ContentType: contentType,
+          CacheControl: IMMUTABLE_CACHE_CONTROL,
+        }),
+      );
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return this.op('delete', async () => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    });
+  }
+
+  /** In-progress multipart uploads under a prefix (sweeper; retry clean-up). */
+  listMultipartUploads(prefix: string): Promise<{ key: string; uploadId: string; initiated: Date | undefined }[]> {
+    return this.op('list_multipart', async () => {
+      const out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }));
+      return (out.Uploads ?? []).map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated }));
+    });
+  }
+
+  abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    return this.op('abort_multipart', async () => {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    });
+  }
+
+  /** Aborts every unfinished multipart upload under `prefix`; returns how many. */
+  async abortMultipartUploads(prefix: string): Promise<number> {
+    const uploads = await this.listMultipartUploads(prefix);
+    for (const u of uploads) await this.abortMultipartUpload(u.key, u.uploadId);
+    return uploads.length;
+  }
+
+  async listKeys(prefix: string, limit = 1000): Promise<string[]> {
+    return this.op('list', async () => {
+      const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: limit }));
+      return (out.Contents ?? []).map((o) => o.Key!);
+    });
+  }
+
+  /** Readiness: the bucket exists and our credentials reach it. */
+  async ping(): Promise<void> {
+    await this.op('head_bucket', () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+  }
+
+  /**
+   * Dev/test set-up of a bucket as R2 is configured in production: the bucket, a CORS
+   * rule for browser PUTs, and anonymous read of the public prefix only (what an R2
+   * custom domain gives). Production buckets are configured by the operator (README).
+   */
+  async ensureBucket(opts: { corsOrigins: string[]; publicRead: boolean }): Promise<void> {
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+    }
+    await this.client.send(
+      new PutBucketCorsCommand({
+        Bucket: this.bucket,
+        CORSConfiguration: {
+          CORSRules: [
+            {
+              AllowedOrigins: opts.corsOrigins,
+              AllowedMethods: ['PUT', 'GET', 'HEAD'],
+              AllowedHeaders: ['content-type', 'content-length'],
+              ExposeHeaders: ['ETag'],
+              MaxAgeSeconds: 3600,
+            },
+          ],
+        },
+      }),
+    );
+    if (opts.publicRead) {
+      await this.client.send(
+        new PutBucketPolicyCommand({
+          Bucket: this.bucket,
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'PublicReadOfPublishedImages',
+                Effect: 'Allow',
+                Principal: '*',
+                Action: ['s3:GetObject'],
+                Resource: [`arn:aws:s3:::${this.bucket}/${PUBLIC_PREFIX}*`],
+              },
+            ],
+          }),
+        }),
+      );
+    }
+  }
+
+  /** Tests only: removes the (empty) bucket. */
+  async deleteBucket(): Promise<void> {
+    await this.client.send(new DeleteBucketCommand({ Bucket: this.bucket }));
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  if (err instanceof S3ServiceException) {
+    return err.$metadata.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchKey';
+  }
+  return false;
+}
+
+/** The object changed between two reads (If-Match failed). */
+export function isPreconditionFailed(err: unknown): boolean {
+  return err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412;
+}
+
+/** Errors worth retrying: throttling, 5xx, network. */
+export function isTransientStoreError(err: unknown): boolean {
+  if (err instanceof S3ServiceException) {
+    const status = err.$metadata.httpStatusCode ?? 0;
+    return status >= 500 || status === 429 || status === 408;
+  }
+  return true; // network errors, timeouts
+}
+
+/** The S3_* environment (CONTRACT.md §2), already parsed by @rehost/config. */
+export interface S3EnvLike {
+  S3_ENDPOINT?: string | undefined;
+  S3_REGION: string;
+  S3_BUCKET: string;
+  S3_ACCESS_KEY_ID?: string | undefined;
+  S3_SECRET_ACCESS_KEY?: string | undefined;
+  S3_FORCE_PATH_STYLE: boolean;
+  S3_PART_SIZE_BYTES: number;
+  S3_QUEUE_SIZE: number;
+}
+
+export function storeFromEnv(c: S3EnvLike): ObjectStore {
+  return new ObjectStore({
+    endpoint: c.S3_ENDPOINT,
+    region: c.S3_REGION,
+    bucket: c.S3_BUCKET,
+    accessKeyId: c.S3_ACCESS_KEY_ID,
+    secretAccessKey: c.S3_SECRET_ACCESS_KEY,
+    forcePathStyle: c.S3_FORCE_PATH_STYLE,
+    partSize: c.S3_PART_SIZE_BYTES,
+    queueSize: c.S3_QUEUE_SIZE,
+  });
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything, starts what the tests need, runs every suite.
+# PostgreSQL and Redis are expected on 127.0.0.1 (started here if installed but stopped);
+# the S3 server (Ceph RGW), Chromium and all npm packages are installed by this script.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+source scripts/bootstrap.sh
+
+echo "== install"
+pnpm install --frozen-lockfile --reporter=append-only 2>&1 | tail -n 3
+pnpm db:generate >/dev/null
+
+echo "== services"
+scripts/services.sh
+scripts/s3-server.sh start
+scripts/ensure-chromium.sh
+
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/rehost_test}"
+echo "== migrations (prisma migrate deploy, the production path)"
+DATABASE_URL="${TEST_DATABASE_URL}" scripts/db-create.sh
+DATABASE_URL="${TEST_DATABASE_URL}" pnpm db:migrate 2>&1 | tail -n 1
+
+rm -rf test-results && mkdir -p test-results
+echo "== lint + typecheck"
+pnpm turbo run lint typecheck --concurrency=2 --output-logs=errors-only
+
+echo "== tests"
+status=0
+pnpm turbo run test --concurrency=2 --output-logs=full --log-order=grouped || status=$?
+
+if [[ -f scripts/smoke.sh ]]; then
+  echo "== smoke: faults and benchmarks"
+  scripts/smoke.sh || status=$?
+fi
+
+node scripts/test-summary.mjs test-results || status=$?
+exit $status
