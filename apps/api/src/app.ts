@@ -7,6 +7,7 @@ import { createApiMetrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { assetRoutes } from './routes/assets.js';
+import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
 import { rehostRoutes } from './routes/rehost.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -17,8 +18,6 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     loggerInstance: ctx.log as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) ?? crypto.randomUUID(),
-    requestIdLogLabel: 'reqId',
-    disableRequestLogging: false,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -42,6 +41,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes(ctx, metrics));
+  if (ctx.config.DEMO_PAGE) await app.register(demoRoutes(ctx));
   await app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(ctx.config.API_TOKENS));
     await v1.register(uploadRoutes(ctx));

@@ -1,13 +1,50 @@
 import { loadConfig } from '@rehost/config';
+import { JobQueues } from '@rehost/jobs';
+import { PUBLIC_PREFIX } from '@rehost/storage';
+import { BotRegistry } from '@rehost/telegram';
 import { workerConfigSchema } from './config.js';
 import { createWorkerContext } from './context.js';
+import { type OpsServer, startOpsServer } from './http.js';
+import { createWorkerMetrics } from './metrics.js';
 import { processors } from './processors/index.js';
 import { startWorkers } from './worker.js';
 
 const config = loadConfig(workerConfigSchema);
 const ctx = createWorkerContext(config);
-const running = startWorkers(ctx, processors);
-ctx.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
+
+// Queue handles for the depth gauge only (they share the worker's connection).
+const queues = new JobQueues(ctx.redis, config.QUEUE_PREFIX);
+const metrics = createWorkerMetrics({ queues: Object.values(queues.queues) });
+ctx.store.onOp = metrics.storeOp;
+// The context's registry has no hooks: rebuild it with the error counter (same bots, same tokens).
+ctx.bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL, {
+  onApiError: metrics.telegramError,
+});
+
+const running = startWorkers(ctx, processors, {
+  onJobDone: (queue, outcome, seconds, assetId) => {
+    metrics.jobDone(queue, outcome, seconds);
+    if (outcome !== 'ready') return;
+    // Count bytes this run stored: a deduplicated asset shares another asset's key and stored nothing.
+    ctx.assets
+      .get(assetId)
+      .then((a) => {
+        if (a?.size && a.key?.startsWith(`${PUBLIC_PREFIX}${assetId}.`)) metrics.storedBytes.inc({ queue }, a.size);
+      })
+      .catch((err: unknown) => ctx.log.debug({ err, assetId }, 'stored-bytes metric lookup failed'));
+  },
+});
+
+let ops: OpsServer | undefined;
+if (config.WORKER_METRICS_PORT > 0) {
+  try {
+    ops = await startOpsServer({ port: config.WORKER_METRICS_PORT, registry: metrics.registry, log: ctx.log });
+  } catch (err) {
+    ctx.log.fatal({ err, port: config.WORKER_METRICS_PORT }, 'cannot listen on WORKER_METRICS_PORT');
+    process.exit(1);
+  }
+}
+ctx.log.info({ concurrency: config.WORKER_CONCURRENCY, metricsPort: ops?.port ?? null }, 'worker started');
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -15,7 +52,11 @@ async function shutdown(signal: string) {
   stopping = true;
   ctx.log.info({ signal }, 'shutting down: finishing running jobs');
   await running.close();
+  await queues.close();
+  // /healthz keeps answering while jobs drain: the process is alive until here.
+  await ops?.close();
   await ctx.close();
+  ctx.log.info('worker stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,12 +1,23 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { type AssetEvent, AppError, catalog, type JobKey, publishAssetEvent, TERMINAL_STATUSES } from '@rehost/jobs';
+import {
+  type AssetEvent,
+  AppError,
+  type Catalog,
+  catalog,
+  type JobKey,
+  publishAssetEvent,
+  type ResultOf,
+  TERMINAL_STATUSES,
+} from '@rehost/jobs';
 import type { WorkerContext } from './context.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
 import type { Processors } from './processors/types.js';
+import { enqueueWebhook } from './processors/webhook.processor.js';
 import { Semaphore } from './semaphore.js';
 
 export interface WorkerHooks {
-  onJobDone?: (queue: string, outcome: 'ready' | 'failed' | 'retry', seconds: number) => void;
+  /** After every run (metrics); `assetId` lets the hook look up what the run stored. */
+  onJobDone?: (queue: string, outcome: 'ready' | 'failed' | 'retry', seconds: number, assetId: string) => void;
 }
 
 /** What happens to an asset whose job fails for good, per job kind (beyond marking it failed). */
@@ -43,7 +54,7 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
             ctx,
           );
           await announce(ctx, result);
-          hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000);
+          hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000, data.assetId);
           return result;
         } catch (err) {
           abort.abort();
@@ -59,12 +70,12 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
             const message = appErr?.message ?? 'processing failed after retries';
             jobLog.warn({ code, err: appErr ? undefined : err }, 'job failed for good');
             await failAsset(ctx, key, data.assetId, code, message);
-            hooks.onJobDone?.(def.queue, 'failed', (performance.now() - started) / 1000);
+            hooks.onJobDone?.(def.queue, 'failed', (performance.now() - started) / 1000, data.assetId);
             // The job completes: the asset carries the failure; BullMQ must not retry.
             return { assetId: data.assetId, status: 'failed', error: { code, message } };
           }
           jobLog.info({ code: appErr?.code, err: appErr ? undefined : err, attempt: job.attemptsMade + 1 }, 'job will be retried');
-          hooks.onJobDone?.(def.queue, 'retry', (performance.now() - started) / 1000);
+          hooks.onJobDone?.(def.queue, 'retry', (performance.now() - started) / 1000, data.assetId);
           throw err;
         } finally {
           release();
@@ -105,8 +116,13 @@ async function failAsset(ctx: WorkerContext, key: JobKey, assetId: string, code:
   await announce(ctx, { assetId, status: 'failed', error: { code, message } });
 }
 
-/** Every terminal result becomes a completion event (CONTRACT.md §5). */
-async function announce(ctx: WorkerContext, result: AssetEvent): Promise<void> {
-  if (!TERMINAL_STATUSES.includes(result.status)) return;
-  await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, result);
+/**
+ * Every terminal result becomes a completion event (CONTRACT.md §5), and a signed callback
+ * when the asset asked for one. Webhook jobs report deliveries, not asset states: no event.
+ */
+async function announce(ctx: WorkerContext, result: AssetEvent | ResultOf<Catalog['webhook']>): Promise<void> {
+  if (!(TERMINAL_STATUSES as readonly string[]).includes(result.status)) return;
+  const event = result as AssetEvent;
+  await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
+  await enqueueWebhook(ctx, event);
 }

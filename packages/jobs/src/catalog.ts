@@ -1,5 +1,6 @@
 import { finalizeUploadJob } from './finalize-upload.job.js';
 import { rehostJob } from './rehost.job.js';
+import { webhookJob } from './webhook.job.js';
 
 /**
  * Every job rehost runs. The worker takes one processor per key, so a job without
@@ -8,6 +9,7 @@ import { rehostJob } from './rehost.job.js';
 export const catalog = {
   rehost: rehostJob,
   finalizeUpload: finalizeUploadJob,
+  webhook: webhookJob,
 } as const;
 
 export type Catalog = typeof catalog;

@@ -1,4 +1,5 @@
 export * from './asset.js';
+export * from './asset-view.js';
 export * from './catalog.js';
 export * from './define-job.js';
 export * from './errors.js';
@@ -7,3 +8,5 @@ export * from './finalize-upload.job.js';
 export * from './queues.js';
 export * from './redis.js';
 export * from './rehost.job.js';
+export * from './webhook.job.js';
+export * from './webhook-signature.js';

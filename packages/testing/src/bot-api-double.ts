@@ -185,11 +185,14 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
       return;
     }
     if (fault.status === 429) {
-      return sendError(res, 429, `Too Many Requests: retry after ${fault.retryAfter}`, { retry_after: fault.retryAfter });
+      sendError(res, 429, `Too Many Requests: retry after ${fault.retryAfter}`, { retry_after: fault.retryAfter });
+    } else if (fault.status === 404) {
+      sendError(res, 404, 'Not Found');
+    } else if (fault.status === 500) {
+      sendError(res, 500, 'Internal Server Error');
+    } else {
+      sendGatewayError(res, fault.status);
     }
-    if (fault.status === 404) return sendError(res, 404, 'Not Found');
-    if (fault.status === 500) return sendError(res, 500, 'Internal Server Error');
-    return sendGatewayError(res, fault.status);
   }
 
   function issuePath(file: StoredFile): IssuedPath {
@@ -251,11 +254,14 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     stats.downloads += 1;
     if (file) stats.downloadsByFileId.set(file.fileId, (stats.downloadsByFileId.get(file.fileId) ?? 0) + 1);
     const fault = faults.download.shift();
-    if (fault) {
-      if (!file && 'cutAfterBytes' in fault) return sendError(res, 404, 'Not Found');
-      return applyFault(res, fault, () => ({ length: file!.length, stream: () => fileBody(file!) }));
+    if (fault && !(file === undefined && 'cutAfterBytes' in fault)) {
+      applyFault(res, fault, () => ({ length: file!.length, stream: () => fileBody(file!) }));
+      return;
     }
-    if (!issued || !file || issued.expired || issued.expiresAt <= Date.now()) return sendError(res, 404, 'Not Found');
+    if (!issued || !file || issued.expired || issued.expiresAt <= Date.now()) {
+      sendError(res, 404, 'Not Found');
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.length });
     if (file.bytes) {
       stats.bytesServed += file.bytes.length;

@@ -1,2 +1,3 @@
 export * from './services.js';
 export * from './images.js';
+export * from './bot-api-double.js';

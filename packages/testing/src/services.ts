@@ -76,7 +76,7 @@ async function resolveServices(): Promise<ServiceUrls> {
       region: process.env.S3_REGION ?? 'auto',
       accessKeyId: process.env.TEST_S3_ACCESS_KEY_ID ?? process.env.S3_ACCESS_KEY_ID ?? 'rehostdevaccesskey00',
       secretAccessKey:
-        process.env.TEST_S3_SECRET_ACCESS_KEY ?? process.env.S3_SECRET_ACCESS_KEY ?? 'rehostdevsecretkey000000000000000000000',
+        process.env.TEST_S3_SECRET_ACCESS_KEY ?? process.env.S3_SECRET_ACCESS_KEY ?? 'rehostdevsecretkey0000000000000000000000',
       forcePathStyle: true,
     },
   };

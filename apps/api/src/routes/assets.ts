@@ -1,24 +1,59 @@
-import { errors, TERMINAL_STATUSES } from '@rehost/jobs';
+import { type AssetView, errors, TERMINAL_STATUSES } from '@rehost/jobs';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
 import { assetIdParams, assetView, errorResponse, UUID } from './schemas.js';
 
+export const waitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000) });
+
+/** `ownerId`, when given, limits the lookup to that owner's assets (others are not found). */
+async function loadAsset(ctx: ApiContext, assetId: string, ownerId?: string) {
+  const asset = UUID.test(assetId) ? await ctx.assets.get(assetId) : null;
+  if (!asset || (ownerId !== undefined && asset.ownerId !== ownerId)) throw errors.notFound('asset');
+  return asset;
+}
+
+/**
+ * Answers as soon as the asset is terminal, or with its current state after `timeoutMs`
+ * (or when `signal` aborts: the client went away).
+ */
+export async function waitForAsset(
+  ctx: ApiContext,
+  assetId: string,
+  opts: { timeoutMs: number; signal?: AbortSignal; ownerId?: string },
+): Promise<AssetView> {
+  // Register before reading, so an event between the read and the wait is not missed.
+  const waiter = ctx.events.waitFor(assetId, opts.timeoutMs, opts.signal);
+  try {
+    let asset = await loadAsset(ctx, assetId, opts.ownerId);
+    if (!TERMINAL_STATUSES.includes(asset.status)) {
+      const event = await waiter.promise;
+      if (event) asset = await loadAsset(ctx, assetId, opts.ownerId);
+    }
+    return toAssetView(asset, ctx.config.PUBLIC_BASE_URL);
+  } finally {
+    waiter.cancel();
+  }
+}
+
+/** Aborts when the request's connection closes, so a long-poll stops waiting for nobody. */
+export function closeSignal(req: FastifyRequest): AbortSignal {
+  const abort = new AbortController();
+  req.raw.once('close', () => abort.abort());
+  return abort.signal;
+}
+
 export const assetRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
-    const { assets, store, events, config } = ctx;
-    const load = async (assetId: string) => {
-      const asset = UUID.test(assetId) ? await assets.get(assetId) : null;
-      if (!asset) throw errors.notFound('asset');
-      return asset;
-    };
+    const { assets, store, config } = ctx;
 
     app.get(
       '/v1/assets/:assetId',
       { schema: { summary: 'Read an asset', tags: ['assets'], params: assetIdParams, response: { 200: assetView, 404: errorResponse } } },
-      async (req) => toAssetView(await load(req.params.assetId), config.PUBLIC_BASE_URL),
+      async (req) => toAssetView(await loadAsset(ctx, req.params.assetId), config.PUBLIC_BASE_URL),
     );
 
     app.get(
@@ -28,27 +63,11 @@ export const assetRoutes =
           summary: 'Long-poll until the asset is ready or failed (or the timeout passes)',
           tags: ['assets'],
           params: assetIdParams,
-          querystring: z.object({ timeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000) }),
+          querystring: waitQuery,
           response: { 200: assetView, 404: errorResponse },
         },
       },
-      async (req) => {
-        const { assetId } = req.params;
-        // Register before reading, so an event between the read and the wait is not missed.
-        const abort = new AbortController();
-        req.raw.once('close', () => abort.abort());
-        const waiter = events.waitFor(assetId, req.query.timeoutMs, abort.signal);
-        try {
-          let asset = await load(assetId);
-          if (!TERMINAL_STATUSES.includes(asset.status)) {
-            const event = await waiter.promise;
-            if (event) asset = await load(assetId);
-          }
-          return toAssetView(asset, config.PUBLIC_BASE_URL);
-        } finally {
-          waiter.cancel();
-        }
-      },
+      async (req) => waitForAsset(ctx, req.params.assetId, { timeoutMs: req.query.timeoutMs, signal: closeSignal(req) }),
     );
 
     app.delete(

@@ -1,5 +1,6 @@
 import { finalizeUpload } from './finalize-upload.processor.js';
 import { rehost } from './rehost.processor.js';
 import type { Processors } from './types.js';
+import { webhook } from './webhook.processor.js';
 
-export const processors: Processors = { rehost, finalizeUpload };
+export const processors: Processors = { rehost, finalizeUpload, webhook };

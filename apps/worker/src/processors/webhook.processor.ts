@@ -1,0 +1,105 @@
+import { WebhooksRepo } from '@rehost/db';
+import {
+  AppError,
+  type AssetEvent,
+  assetViewOf,
+  catalog,
+  isAppError,
+  JobQueues,
+  signWebhook,
+  TERMINAL_STATUSES,
+  WEBHOOK_SIGNATURE_HEADER,
+} from '@rehost/jobs';
+import { redactUrl, safePostJson } from '@rehost/safe-fetch';
+import { publicUrlFor } from '@rehost/storage';
+import type { WorkerContext } from '../context.js';
+import type { Processor } from './types.js';
+
+/** How long one delivery may take, connect to last byte of the answer. */
+const DELIVERY_TIMEOUT_MS = 15_000;
+
+const repos = new WeakMap<WorkerContext, { webhooks: WebhooksRepo; queues: JobQueues }>();
+function parts(ctx: WorkerContext) {
+  let p = repos.get(ctx);
+  if (!p) {
+    // Producer-side queues on the worker's shared connection: nothing of their own to close.
+    p = { webhooks: new WebhooksRepo(ctx.db), queues: new JobQueues(ctx.redis, ctx.config.QUEUE_PREFIX) };
+    repos.set(ctx, p);
+  }
+  return p;
+}
+
+/**
+ * Called once an asset's job is terminal: queues its callback if it asked for one. The job
+ * id is derived from the asset id, so announcing the same outcome twice sends one callback.
+ */
+export async function enqueueWebhook(ctx: WorkerContext, event: AssetEvent): Promise<void> {
+  if (!TERMINAL_STATUSES.includes(event.status)) return;
+  const { webhooks, queues } = parts(ctx);
+  if (!(await webhooks.callbackUrlFor(event.assetId))) return;
+  await queues.enqueue('webhook', { assetId: event.assetId, status: event.status as 'ready' | 'failed' | 'expired' });
+}
+
+/**
+ * POSTs the asset's final view to its callbackUrl, signed with WEBHOOK_SIGNING_SECRET, under
+ * the same SSRF guard as url sources (public addresses only, plus the operator's
+ * WEBHOOK_ALLOWED_HOSTS). A non-2xx answer or no answer is retried with backoff; each attempt
+ * is recorded. It never fails the asset: refusals and the last attempt end the job with
+ * `gave_up` instead of throwing, since the worker fails the asset of any job that fails for good.
+ */
+export const webhook: Processor<'webhook'> = async ({ data, attemptsMade, log, signal }, ctx) => {
+  const { assetId } = data;
+  const attempt = attemptsMade + 1;
+  const lastAttempt = attempt >= (catalog.webhook.options.attempts ?? 1);
+  const { webhooks } = parts(ctx);
+  const asset = await ctx.assets.get(assetId);
+  if (!asset?.callbackUrl) return { assetId, status: 'skipped', attempts: attempt };
+  const url = asset.callbackUrl;
+  const secret = ctx.config.WEBHOOK_SIGNING_SECRET;
+  if (!secret) {
+    // Unsigned callbacks would teach receivers to skip verification: send none.
+    await webhooks.recordDelivery({ assetId, url, attempt, error: 'WEBHOOK_SIGNING_SECRET is not configured' });
+    log.warn('webhook not sent: WEBHOOK_SIGNING_SECRET is not configured');
+    return { assetId, status: 'gave_up', attempts: attempt };
+  }
+
+  const body = JSON.stringify(assetViewOf(asset, (key) => publicUrlFor(ctx.config.PUBLIC_BASE_URL, key)));
+  const headers = {
+    [WEBHOOK_SIGNATURE_HEADER]: signWebhook(body, secret),
+    'X-Rehost-Asset-Id': assetId,
+    'X-Rehost-Delivery-Attempt': String(attempt),
+  };
+  const started = performance.now();
+  let statusCode: number | undefined;
+  let error: string | undefined;
+  let permanent = false;
+  try {
+    ({ status: statusCode } = await safePostJson(url, body, headers, {
+      allowedHosts: [],
+      trustedPrivateHosts: ctx.config.WEBHOOK_ALLOWED_HOSTS,
+      connectTimeoutMs: ctx.config.FETCH_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: ctx.config.FETCH_IDLE_TIMEOUT_MS,
+      totalTimeoutMs: DELIVERY_TIMEOUT_MS,
+      signal,
+    }));
+    if (statusCode < 200 || statusCode > 299) error = `receiver answered HTTP ${statusCode}`;
+  } catch (err) {
+    // Messages from safe-fetch name the URL through redactUrl (no query, no credentials).
+    error = isAppError(err) ? err.message : 'delivery failed';
+    permanent = isAppError(err) && err.permanent;
+  }
+  const durationMs = performance.now() - started;
+  await webhooks.recordDelivery({ assetId, url, attempt, statusCode, error, durationMs });
+
+  const where = redactUrl(url);
+  if (!error) {
+    log.info({ statusCode, attempt, url: where }, 'webhook delivered');
+    return { assetId, status: 'delivered', attempts: attempt, statusCode };
+  }
+  if (permanent || lastAttempt) {
+    log.warn({ statusCode, attempt, url: where, error }, 'webhook given up');
+    return { assetId, status: 'gave_up', attempts: attempt, ...(statusCode === undefined ? {} : { statusCode }) };
+  }
+  // Not 'rate_limited': that code would pause the whole webhook queue (worker.rateLimit).
+  throw new AppError('source_unavailable', `callback ${where}: ${error}`);
+};

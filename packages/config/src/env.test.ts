@@ -1,0 +1,71 @@
+import { describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
+import { apiEnv, ConfigError, limitsEnv, parseEnv, redisEnv, s3Env, telegramEnv } from './index.js';
+
+const schema = redisEnv.extend(s3Env.shape).extend(limitsEnv.shape).extend(apiEnv.shape).extend(telegramEnv.shape);
+
+describe('parseEnv', () => {
+  it('applies the contract defaults and real types', () => {
+    const c = parseEnv(schema, {});
+    expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(c.S3_REGION).toBe('auto');
+    expect(c.S3_BUCKET).toBe('rehost');
+    expect(c.S3_FORCE_PATH_STYLE).toBe(false);
+    expect(c.MAX_UPLOAD_BYTES).toBe(20971520);
+    expect(c.UPLOAD_URL_TTL_SECONDS).toBe(900);
+    expect(c.API_PORT).toBe(3000);
+    expect(c.REHOST_URL_ALLOWED_HOSTS).toEqual(['api.telegram.org']);
+    expect(c.TELEGRAM_API_BASE_URL).toBe('https://api.telegram.org');
+  });
+
+  it('turns strings into numbers, booleans and lists', () => {
+    const c = parseEnv(schema, { S3_FORCE_PATH_STYLE: 'true', MAX_UPLOAD_BYTES: '1024', API_TOKENS: 'a, b,,c' });
+    expect(c.S3_FORCE_PATH_STYLE).toBe(true);
+    expect(c.MAX_UPLOAD_BYTES).toBe(1024);
+    expect(c.API_TOKENS).toEqual(['a', 'b', 'c']);
+  });
+
+  it.each([
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ MAX_UPLOAD_BYTES: 'lots' }, 'MAX_UPLOAD_BYTES'],
+    [{ MAX_UPLOAD_BYTES: '0' }, 'MAX_UPLOAD_BYTES'],
+    [{ S3_FORCE_PATH_STYLE: 'maybe' }, 'S3_FORCE_PATH_STYLE'],
+    [{ S3_BUCKET: 'Bad_Bucket' }, 'S3_BUCKET'],
+    [{ API_PORT: '70000' }, 'API_PORT'],
+    [{ TELEGRAM_BOTS: 'noequals' }, 'TELEGRAM_BOTS'],
+  ])('stops with one line naming the bad variable: %j', (env, name) => {
+    let err: unknown;
+    try {
+      parseEnv(schema, env);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message.startsWith(`Invalid environment: ${name} `)).toBe(true);
+    expect(message).not.toContain('\n');
+  });
+
+  it('never echoes a secret value in its error', () => {
+    const secret = '123456789:AAHsecretsecretsecretsecretsecret00';
+    expect(() => parseEnv(telegramEnv, { TELEGRAM_BOTS: secret })).toThrow(ConfigError);
+    try {
+      parseEnv(telegramEnv, { TELEGRAM_BOTS: secret });
+    } catch (e) {
+      expect((e as Error).message).not.toContain('AAHsecret');
+    }
+  });
+
+  it('parses named bots whose tokens contain colons', () => {
+    const c = parseEnv(telegramEnv, { TELEGRAM_BOTS: 'main=1:abc,alt=2:def' });
+    expect(c.TELEGRAM_BOTS).toEqual({ main: '1:abc', alt: '2:def' });
+  });
+
+  it('reports a required variable as required', () => {
+    expect(() => parseEnv(z.object({ NEEDED: z.string() }), {})).toThrow('Invalid environment: NEEDED is required');
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(parseEnv(schema, { S3_BUCKET: '' }).S3_BUCKET).toBe('rehost');
+  });
+});

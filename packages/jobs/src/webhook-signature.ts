@@ -1,0 +1,60 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Webhook signatures, shared by the worker (signs) and @rehost/client (verifies).
+ *
+ *   X-Rehost-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>
+ *
+ * The timestamp is signed with the body, so a captured request cannot be replayed after the
+ * tolerance window; several `v1=` entries may appear (secret rotation): any one matching passes.
+ */
+export const WEBHOOK_SIGNATURE_HEADER = 'X-Rehost-Signature';
+
+/** Default window a receiver accepts between the signature's `t` and its own clock. */
+export const WEBHOOK_TOLERANCE_SECONDS = 300;
+
+const hmacHex = (secret: string, timestamp: number, body: string | Uint8Array): string =>
+  createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex');
+
+/** The header value for `body` signed at `timestamp` (unix seconds). */
+export function signWebhook(body: string | Uint8Array, secret: string, timestamp = Math.floor(Date.now() / 1000)): string {
+  return `t=${timestamp},v1=${hmacHex(secret, timestamp, body)}`;
+}
+
+export type WebhookSignatureProblem = 'malformed_signature' | 'stale_signature' | 'invalid_signature';
+
+export interface CheckWebhookSignatureInput {
+  /** The raw request body, exactly as received (re-serialized JSON will not match). */
+  body: string | Uint8Array;
+  /** The X-Rehost-Signature header value. */
+  header: string | null | undefined;
+  secret: string;
+  /** @defaultValue 300 */
+  toleranceSeconds?: number;
+  /** The receiver's clock. @defaultValue new Date() */
+  now?: Date | number;
+}
+
+/** Checks a signature; returns what is wrong with it, or undefined when it is valid. */
+export function checkWebhookSignature(input: CheckWebhookSignatureInput): WebhookSignatureProblem | undefined {
+  const { body, header, secret } = input;
+  if (!secret) throw new TypeError('checkWebhookSignature: secret is empty');
+  if (!header) return 'malformed_signature';
+  let timestamp: number | undefined;
+  const signatures: string[] = [];
+  for (const part of header.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (name === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
+    else if (name === 'v1' && /^[0-9a-f]{64}$/i.test(value)) signatures.push(value.toLowerCase());
+  }
+  if (timestamp === undefined || signatures.length === 0) return 'malformed_signature';
+  const nowMs = input.now === undefined ? Date.now() : typeof input.now === 'number' ? input.now : input.now.getTime();
+  const tolerance = input.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS;
+  if (Math.abs(nowMs / 1000 - timestamp) > tolerance) return 'stale_signature';
+  const expected = Buffer.from(hmacHex(secret, timestamp, body), 'hex');
+  const ok = signatures.some((s) => timingSafeEqual(Buffer.from(s, 'hex'), expected));
+  return ok ? undefined : 'invalid_signature';
+}

@@ -1,0 +1,3 @@
+export { type BotApiOptions, TelegramBotApi, type TelegramFile } from './bot-api.js';
+export { type BotClientOptions, BotRegistry, DEFAULT_BOT } from './bot-registry.js';
+export { redactToken } from './redact.js';

@@ -1,0 +1,3 @@
+import preset from '../jest.preset.js';
+
+export default { ...preset, testMatch: ['<rootDir>/src/**/*.test.ts'], maxWorkers: 2 };

@@ -1,0 +1,22 @@
+import type { Stack } from './stack.js';
+
+/** Long-polls the API until the asset is terminal (the API answers on the completion event). */
+export async function waitTerminal(stack: Stack, assetId: string, timeoutMs = 30_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`asset ${assetId} did not finish within ${timeoutMs} ms`);
+    const { status, body } = await stack.call(`/v1/assets/${assetId}/wait?timeoutMs=${Math.min(left, 20_000)}`);
+    if (status !== 200) throw new Error(`wait answered ${status}: ${JSON.stringify(body)}`);
+    if (['ready', 'failed', 'expired'].includes(body.status)) return body;
+  }
+}
+
+/** PUTs bytes exactly as a browser would with the headers the API handed out. */
+export async function putUpload(upload: { url: string; headers: Record<string, string> }, bytes: Uint8Array, override: Record<string, string> = {}) {
+  const headers = { ...upload.headers, ...override };
+  delete (headers as Record<string, string>)['Content-Length']; // fetch sets it from the body, as browsers do
+  const res = await fetch(upload.url, { method: 'PUT', headers, body: bytes });
+  await res.arrayBuffer();
+  return res.status;
+}
