@@ -2,7 +2,7 @@
 # Sourced by dev.sh / test.sh: puts Node.js 24 and pnpm 12.4.2 on PATH.
 # The machines ship Node 20 (end of life); Node 24 comes from the npm registry
 # itself (the `node` package ships the binary), installed into .tools/ (git-ignored).
-set -euo pipefail
+# (no `set -e` here: this file is sourced; callers choose their own shell options)
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$REPO_ROOT/.tools"
 NODE_WANT=24

@@ -23,7 +23,8 @@ export async function createApiContext(config: ApiConfig, log?: Logger): Promise
   const redis = createRedis(config.REDIS_URL);
   const queues = new JobQueues(redis, config.QUEUE_PREFIX);
   const events = new AssetEventHub(redis, config.QUEUE_PREFIX);
-  await events.start();
+  // Bounded: an API started while Redis is down must still listen (healthz answers, readyz says why).
+  await Promise.race([events.start(), new Promise((r) => setTimeout(r, 3000).unref())]);
   const store = storeFromEnv(config);
   if (config.S3_ENSURE_BUCKET) await store.ensureBucket({ corsOrigins: config.UPLOAD_CORS_ORIGINS, publicRead: true });
   return {

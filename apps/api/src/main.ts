@@ -15,6 +15,8 @@ async function shutdown(signal: string) {
   ctx.log.info({ signal }, 'shutting down: draining requests');
   // app.close() stops accepting and waits for in-flight requests; the timer bounds it.
   const force = setTimeout(() => process.exit(1), 15_000).unref();
+  // Kept-alive idle connections would hold close() until the force timer: let them go.
+  app.server.keepAliveTimeout = 1;
   await app.close();
   await ctx.close();
   clearTimeout(force);

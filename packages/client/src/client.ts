@@ -203,12 +203,12 @@ export class RehostClient {
     const deadline = Date.now() + timeoutMs;
     const overall = AbortSignal.timeout(timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, overall]) : overall;
+    // Each long-poll ends a little before the deadline, so the last status seen is reported.
+    const margin = Math.min(250, Math.max(10, timeoutMs / 10));
     let last: AssetStatus | undefined;
     try {
       for (;;) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new WaitTimeoutError(assetId, timeoutMs, last);
-        const pollMs = Math.min(left, LONG_POLL_MS);
+        const pollMs = Math.round(Math.min(LONG_POLL_MS, Math.max(0, deadline - Date.now() - margin)));
         const view = await this.request('GET', `/v1/assets/${encodeURIComponent(assetId)}/wait?timeoutMs=${pollMs}`, {
           schema: assetView,
           signal,
@@ -216,6 +216,7 @@ export class RehostClient {
         });
         last = view.status;
         if (isTerminal(view.status)) return settle(view);
+        if (deadline - Date.now() <= margin) throw new WaitTimeoutError(assetId, timeoutMs, last);
       }
     } catch (err) {
       if (overall.aborted && !opts.signal?.aborted && !(err instanceof RehostApiError) && !(err instanceof AssetFailedError)) {

@@ -6,8 +6,8 @@ export { WEBHOOK_SIGNATURE_HEADER } from '@rehost/jobs/schemas';
 export interface VerifyWebhookInput {
   /** The raw request body, byte for byte (verify before parsing: re-serialized JSON will not match). */
   body: string | Uint8Array;
-  /** The `X-Rehost-Signature` header. */
-  header: string | null | undefined;
+  /** The `X-Rehost-Signature` header (Node's `req.headers['x-rehost-signature']` as it comes). */
+  header: string | readonly string[] | null | undefined;
   /** WEBHOOK_SIGNING_SECRET, as configured on the rehost worker. */
   secret: string;
   /** Largest accepted distance between the signature's timestamp and `now` (replay window). @defaultValue 300 */
@@ -34,7 +34,12 @@ export class WebhookSignatureError extends RehostError {
  * window (compared in constant time). False for anything else; throws only for an empty secret.
  */
 export function verifyWebhook(input: VerifyWebhookInput): boolean {
-  return checkWebhookSignature(input) === undefined;
+  return check(input) === undefined;
+}
+
+function check(input: VerifyWebhookInput): WebhookSignatureProblem | undefined {
+  const header = typeof input.header === 'string' || input.header == null ? input.header : input.header.join(',');
+  return checkWebhookSignature({ ...input, header });
 }
 
 /**
@@ -43,7 +48,7 @@ export function verifyWebhook(input: VerifyWebhookInput): boolean {
  * or RehostError `bad_response` when the verified body is not an asset view.
  */
 export function parseWebhook(input: VerifyWebhookInput): AssetView {
-  const problem = checkWebhookSignature(input);
+  const problem = check(input);
   if (problem) throw new WebhookSignatureError(problem);
   const text = typeof input.body === 'string' ? input.body : new TextDecoder().decode(input.body);
   let json: unknown;

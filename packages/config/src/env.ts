@@ -82,6 +82,8 @@ export const limitsEnv = z.object({
   MAX_IMAGE_PIXELS: int(1).default(100_000_000),
   UPLOAD_URL_TTL_SECONDS: int(1, 7 * 24 * 3600).default(900),
   REHOST_URL_ALLOWED_HOSTS: csv.default(['api.telegram.org']),
+  /** Hosts that url sources may reach even in private address space (tests, internal mirrors). */
+  REHOST_URL_TRUSTED_PRIVATE_HOSTS: csv.default([]),
 });
 
 /** `name=token` pairs; tokens contain ':' so '=' separates. */
@@ -131,8 +133,7 @@ export const workerEnv = z.object({
   /** Connect/idle timeouts for url sources. */
   FETCH_CONNECT_TIMEOUT_MS: int(100).default(5_000),
   FETCH_IDLE_TIMEOUT_MS: int(100).default(15_000),
-  /** Hosts that url sources may reach even in private address space (tests, internal mirrors). */
-  REHOST_URL_TRUSTED_PRIVATE_HOSTS: csv.default([]),
+
   /** Port of the worker's /metrics and /healthz (0 disables). @defaultValue 3002 */
   WORKER_METRICS_PORT: int(0, 65535).default(3002),
 });

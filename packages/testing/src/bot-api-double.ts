@@ -46,7 +46,17 @@ export interface BotApiDouble {
   stats: { getFile: number; downloads: number; downloadsByFileId: Map<string, number>; bytesServed: number };
   /** Every request line seen: method and path (with query), bot tokens replaced by `<token>` (`<invalid-token>` for unknown ones). */
   requests: string[];
+  /** Messages bots sent with `sendMessage`, in order (for example bots' tests). */
+  messages: SentMessage[];
   close(): Promise<void>;
+}
+
+export interface SentMessage {
+  messageId: number;
+  chatId: number | string;
+  text: string;
+  /** `reply_parameters.message_id` (or the older `reply_to_message_id`), when given. */
+  replyToMessageId?: number;
 }
 
 interface StoredFile extends DoubleFile {
@@ -147,6 +157,7 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
   const faults: Record<'getFile' | 'download', DoubleFault[]> = { getFile: [], download: [] };
   const stats: BotApiDouble['stats'] = { getFile: 0, downloads: 0, downloadsByFileId: new Map(), bytesServed: 0 };
   const requests: string[] = [];
+  const messages: SentMessage[] = [];
   let pathCounter = 0;
 
   const redactPath = (rawPath: string): string =>
@@ -223,6 +234,7 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
         result: { id: Number(tokens[0]!.split(':')[0]) || 1, is_bot: true, first_name: 'Rehost Double', username: 'rehost_double_bot' },
       });
     }
+    if (method === 'sendMessage') return handleSendMessage(req, res, url);
     if (method !== 'getFile') return sendError(res, 404, 'Not Found');
     stats.getFile += 1;
     const fault = faults.getFile.shift();
@@ -245,6 +257,36 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     return sendJson(res, 200, {
       ok: true,
       result: { file_id: file.fileId, file_unique_id: file.fileUniqueId, file_size: file.length, file_path: issued.filePath },
+    });
+  }
+
+  /** Records the message and answers with a Message object, as Telegram does. */
+  async function handleSendMessage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let params: Record<string, unknown>;
+    try {
+      params = await readParams(req, url);
+    } catch {
+      return sendError(res, 400, "Bad Request: can't parse JSON object");
+    }
+    const chatId = params.chat_id;
+    if (typeof chatId !== 'number' && (typeof chatId !== 'string' || chatId === '')) return sendError(res, 400, 'Bad Request: chat_id is empty');
+    if (typeof params.text !== 'string' || params.text.trim() === '') return sendError(res, 400, 'Bad Request: message text is empty');
+    const replyParams = (typeof params.reply_parameters === 'string' ? JSON.parse(params.reply_parameters) : params.reply_parameters) as
+      | { message_id?: number }
+      | undefined;
+    const replyTo = replyParams?.message_id ?? (params.reply_to_message_id === undefined ? undefined : Number(params.reply_to_message_id));
+    const sent: SentMessage = { messageId: messages.length + 1, chatId, text: params.text, ...(replyTo === undefined ? {} : { replyToMessageId: replyTo }) };
+    messages.push(sent);
+    const numericChat = Number(chatId);
+    return sendJson(res, 200, {
+      ok: true,
+      result: {
+        message_id: sent.messageId,
+        date: Math.floor(Date.now() / 1000),
+        chat: Number.isFinite(numericChat) ? { id: numericChat, type: 'private' } : { id: 0, type: 'channel', username: String(chatId) },
+        from: { id: Number(tokens[0]!.split(':')[0]) || 1, is_bot: true, first_name: 'Rehost Double', username: 'rehost_double_bot' },
+        text: sent.text,
+      },
     });
   }
 
@@ -313,6 +355,7 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     tokens,
     stats,
     requests,
+    messages,
     addFile(f) {
       const length = f.bytes?.length ?? f.size;
       if (length === undefined) throw new Error(`addFile(${f.fileId}): give bytes or size`);

@@ -52,7 +52,7 @@ export const rehostRoutes =
           throw new AppError('bot_not_configured', `no bot named ${JSON.stringify(source.bot)} is configured`, { permanent: true });
         }
         if (source.type === 'url') {
-          await checkUrl(source.url, { allowedHosts: config.REHOST_URL_ALLOWED_HOSTS });
+          await checkUrl(source.url, { allowedHosts: config.REHOST_URL_ALLOWED_HOSTS, trustedPrivateHosts: config.REHOST_URL_TRUSTED_PRIVATE_HOSTS });
         }
         if (callbackUrl) {
           await checkUrl(callbackUrl, { allowedHosts: [], trustedPrivateHosts: config.WEBHOOK_ALLOWED_HOSTS });

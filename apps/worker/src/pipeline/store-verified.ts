@@ -15,12 +15,16 @@ export async function storeVerifiedStream(
   source: Readable,
   signal: AbortSignal,
 ): Promise<VerifiedImage & { key: string }> {
-  // A previous attempt killed mid-upload leaves parts behind: abort them first.
-  await ctx.store.abortMultipartUploads(`${PUBLIC_PREFIX}${assetId}.`);
+  // The source is handed to the verifier at once, so its errors always have a listener.
   const { header, body, done } = await verifyImageStream(source, {
     maxBytes: ctx.config.MAX_UPLOAD_BYTES,
     maxPixels: ctx.config.MAX_IMAGE_PIXELS,
   });
+  // A previous attempt killed mid-upload leaves parts behind: abort them before uploading again.
+  await ctx.store.abortMultipartUploads(`${PUBLIC_PREFIX}${assetId}.`);
+  // Failures are reported through `done` (and the upload); an 'error' event the upload no longer
+  // listens for must not become an uncaught exception.
+  body.on('error', () => {});
   const key = publicKeyFor(assetId, header.ext);
   // Both must settle: an upload error must also stop the source, a source error fails the upload.
   const [uploaded, verified] = await Promise.allSettled([ctx.store.uploadStream(key, body, header.contentType, signal), done]);

@@ -39,7 +39,8 @@ export const rehost: Processor<'rehost'> = async ({ data, log, signal }, ctx) =>
   }
 
   const img = await storeVerifiedStream(ctx, assetId, opened.stream, signal);
-  const stored = await ctx.assets.markReady(assetId, img);
+  const { key, contentType, size, width, height, sha256 } = img;
+  const stored = await ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 });
   if (!stored) {
     await ctx.store.delete(img.key);
     return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };

@@ -44,13 +44,27 @@ export async function enqueueWebhook(ctx: WorkerContext, event: AssetEvent): Pro
  * POSTs the asset's final view to its callbackUrl, signed with WEBHOOK_SIGNING_SECRET, under
  * the same SSRF guard as url sources (public addresses only, plus the operator's
  * WEBHOOK_ALLOWED_HOSTS). A non-2xx answer or no answer is retried with backoff; each attempt
- * is recorded. It never fails the asset: refusals and the last attempt end the job with
- * `gave_up` instead of throwing, since the worker fails the asset of any job that fails for good.
+ * is recorded. It never fails for good through the worker, whose permanent-failure path marks
+ * the asset failed and announces it: refusals and the last attempt end the job `gave_up`.
  */
-export const webhook: Processor<'webhook'> = async ({ data, attemptsMade, log, signal }, ctx) => {
-  const { assetId } = data;
-  const attempt = attemptsMade + 1;
+export const webhook: Processor<'webhook'> = async (run, ctx) => {
+  const attempt = run.attemptsMade + 1;
   const lastAttempt = attempt >= (catalog.webhook.options.attempts ?? 1);
+  try {
+    return await deliver(run, ctx, attempt);
+  } catch (err) {
+    if (!lastAttempt && !(isAppError(err) && err.permanent)) throw err;
+    run.log.warn({ attempt, err: isAppError(err) ? err.message : err }, 'webhook given up');
+    return { assetId: run.data.assetId, status: 'gave_up', attempts: attempt };
+  }
+};
+
+async function deliver(
+  { data, log, signal }: Parameters<Processor<'webhook'>>[0],
+  ctx: WorkerContext,
+  attempt: number,
+): Promise<Awaited<ReturnType<Processor<'webhook'>>>> {
+  const { assetId } = data;
   const { webhooks } = parts(ctx);
   const asset = await ctx.assets.get(assetId);
   if (!asset?.callbackUrl) return { assetId, status: 'skipped', attempts: attempt };
@@ -72,7 +86,7 @@ export const webhook: Processor<'webhook'> = async ({ data, attemptsMade, log, s
   const started = performance.now();
   let statusCode: number | undefined;
   let error: string | undefined;
-  let permanent = false;
+  let refused: AppError | undefined;
   try {
     ({ status: statusCode } = await safePostJson(url, body, headers, {
       allowedHosts: [],
@@ -86,20 +100,17 @@ export const webhook: Processor<'webhook'> = async ({ data, attemptsMade, log, s
   } catch (err) {
     // Messages from safe-fetch name the URL through redactUrl (no query, no credentials).
     error = isAppError(err) ? err.message : 'delivery failed';
-    permanent = isAppError(err) && err.permanent;
+    if (isAppError(err) && err.permanent) refused = err;
   }
-  const durationMs = performance.now() - started;
-  await webhooks.recordDelivery({ assetId, url, attempt, statusCode, error, durationMs });
+  await webhooks.recordDelivery({ assetId, url, attempt, statusCode, error, durationMs: performance.now() - started });
 
   const where = redactUrl(url);
   if (!error) {
     log.info({ statusCode, attempt, url: where }, 'webhook delivered');
-    return { assetId, status: 'delivered', attempts: attempt, statusCode };
+    return { assetId, status: 'delivered', attempts: attempt, ...(statusCode === undefined ? {} : { statusCode }) };
   }
-  if (permanent || lastAttempt) {
-    log.warn({ statusCode, attempt, url: where, error }, 'webhook given up');
-    return { assetId, status: 'gave_up', attempts: attempt, ...(statusCode === undefined ? {} : { statusCode }) };
-  }
+  if (refused) throw refused;
+  log.info({ statusCode, attempt, url: where, error }, 'webhook attempt failed');
   // Not 'rate_limited': that code would pause the whole webhook queue (worker.rateLimit).
   throw new AppError('source_unavailable', `callback ${where}: ${error}`);
-};
+}

@@ -1,0 +1,197 @@
+/**
+ * The one verification stage every source goes through (web uploads read back from the store,
+ * Telegram downloads, URL downloads): bytes in; type, dimensions, sha256, size and limits out.
+ * It sits on the streaming path of files up to 1 GB, so chunks are handed on as they came (no
+ * copies), hashed incrementally, and only the header (at most `maxHeaderBytes`) is ever held.
+ */
+import { createHash } from 'node:crypto';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { type AppError, EXTENSION_FOR_TYPE, errors, type ImageType } from '@rehost/jobs';
+import {
+  DIMENSIONS_MAY_BE_LATE,
+  readDimensions,
+  SNIFF_BYTES,
+  type StructureWalker,
+  sniffImageType,
+  structureWalker,
+} from './image-format.js';
+
+export interface VerifyLimits {
+  /** Largest accepted file; the stream is cut off as soon as it is exceeded. */
+  maxBytes: number;
+  /** Largest accepted width × height, judged from the header alone (decompression bombs). */
+  maxPixels: number;
+  /** Exact length expected (web uploads: the declared size). */
+  expectedBytes?: number;
+  /**
+   * How many leading bytes may be buffered to find the dimensions (JPEG EXIF/ICC segments can
+   * push the SOF far in).
+   * @defaultValue 1 MiB
+   */
+  maxHeaderBytes?: number;
+}
+
+export interface ImageHeader {
+  contentType: ImageType;
+  ext: string;
+  /** As stored in the file (JPEG EXIF orientation is not applied). */
+  width: number;
+  height: number;
+}
+
+export interface VerifiedImage extends ImageHeader {
+  size: number;
+  /** Lower-case hex. */
+  sha256: string;
+}
+
+export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
+
+/**
+ * Reads `source` until the header is known (type by magic bytes, dimensions from the header),
+ * rejecting before any byte is handed on when it is not an allowed image, has too many pixels,
+ * or is already over `maxBytes` (or `expectedBytes`).
+ *
+ * `body` replays the buffered bytes and then the rest of the source, hashing and counting as they
+ * pass. It errors with an AppError (and `done` rejects with the same) the moment the stream
+ * exceeds `maxBytes`/`expectedBytes` or its structure goes wrong, and — before it ends, so a
+ * consumer such as a multipart upload never completes with bad bytes — when the total differs
+ * from `expectedBytes` or the image is truncated. A source error reaches `body` and `done`
+ * unchanged (it is retryable upstream). `done` resolves after `body` has ended cleanly.
+ * A source that ends while the header is still being read is checked completely before this
+ * function returns, so those failures reject here instead.
+ *
+ * The source is owned from here on: it is destroyed on any failure, and destroying `body`
+ * (to abandon it) destroys the source too.
+ */
+export async function verifyImageStream(
+  source: Readable,
+  limits: VerifyLimits,
+): Promise<{ header: ImageHeader; body: Readable; done: Promise<VerifiedImage> }> {
+  if (limits.expectedBytes !== undefined && limits.expectedBytes > limits.maxBytes) {
+    source.destroy();
+    throw errors.tooLarge(limits.expectedBytes, limits.maxBytes);
+  }
+  const body = new VerifyingStream(limits);
+  const header = new Promise<ImageHeader>((resolve, reject) => {
+    body.onHeader = resolve;
+    body.once('error', reject);
+  });
+  // pipeline forwards a source error to body as the same object, and destroys the source when
+  // body fails (over the limit: stop downloading now) or its consumer destroys it. Its own
+  // outcome is reported through body and `done`, hence ignored here.
+  pipeline(source, body).catch(() => {});
+  const done = finished(body).then(() => body.result!);
+  // Callers that fail elsewhere first (say, the upload) may never await `done`; its rejection
+  // must not become an unhandled rejection that takes the worker down.
+  done.catch(() => {});
+  return { header: await header, body, done };
+}
+
+class VerifyingStream extends Transform {
+  onHeader: (header: ImageHeader) => void = () => {};
+  /** Set just before the stream ends cleanly. */
+  result: VerifiedImage | undefined;
+
+  private readonly hash = createHash('sha256');
+  private readonly maxHeaderBytes: number;
+  private received = 0;
+  private type: ImageType | undefined;
+  private header: ImageHeader | undefined;
+  private walker: StructureWalker | undefined;
+  /** Chunks held while the header is unknown; handed on unchanged once it is. */
+  private held: Buffer[] = [];
+  /** Parse again only when the held bytes have doubled, so the header phase copies O(maxHeaderBytes) in total. */
+  private nextAttemptAt: number;
+
+  constructor(private readonly limits: VerifyLimits) {
+    super();
+    this.maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+    this.nextAttemptAt = Math.min(SNIFF_BYTES, this.maxHeaderBytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.length;
+    const overLimit = this.runningLimitError();
+    if (overLimit) {
+      callback(overLimit);
+    } else if (this.header) {
+      callback(this.handOn(chunk));
+    } else {
+      this.held.push(chunk);
+      this.findHeader(false).then(() => callback(), callback);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.finish().then(() => callback(), callback);
+  }
+
+  private runningLimitError(): AppError | undefined {
+    const { maxBytes, expectedBytes } = this.limits;
+    if (this.received > maxBytes) return errors.tooLarge(this.received, maxBytes);
+    // Web uploads: longer than declared is a mismatch already; reading on would only cost time.
+    if (expectedBytes !== undefined && this.received > expectedBytes) return errors.lengthMismatch(this.received, expectedBytes);
+    return undefined;
+  }
+
+  /** Hash, walk and pass on one chunk; a structural problem stops it before it is passed on. */
+  private handOn(chunk: Buffer): AppError | undefined {
+    this.hash.update(chunk);
+    this.walker!.push(chunk);
+    if (this.walker!.problem !== undefined) return errors.notAnImage(this.walker!.problem);
+    this.push(chunk);
+    return undefined;
+  }
+
+  /** `final`: the source has ended, so what is held is the whole file. */
+  private async findHeader(final: boolean): Promise<void> {
+    const held = this.received;
+    if (!final && held < this.nextAttemptAt) return;
+    const head = Buffer.concat(this.held, Math.min(held, this.maxHeaderBytes));
+    this.type ??= await sniffImageType(head);
+    const type = this.type;
+    const ext = EXTENSION_FOR_TYPE[type];
+    const dims = readDimensions(head, type);
+    if (!dims) {
+      if (held >= this.maxHeaderBytes) {
+        throw errors.notAnImage(`no ${ext} dimensions in the first ${this.maxHeaderBytes} bytes`);
+      }
+      if (final) throw errors.truncatedImage(ext); // the file ended inside its header
+      if (!DIMENSIONS_MAY_BE_LATE.has(type)) throw errors.notAnImage(`unreadable ${ext} header`);
+      this.nextAttemptAt = Math.min(held * 2, this.maxHeaderBytes);
+      return;
+    }
+    const { width, height } = dims;
+    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+      throw errors.notAnImage(`${ext} header gives ${width}x${height} pixels`);
+    }
+    if (width * height > this.limits.maxPixels) throw errors.tooManyPixels(width, height, this.limits.maxPixels);
+
+    this.header = { contentType: type, ext, width, height };
+    this.walker = structureWalker(type);
+    const chunks = this.held;
+    this.held = [];
+    for (const chunk of chunks) {
+      const problem = this.handOn(chunk);
+      if (problem) throw problem;
+    }
+    // At the end of the source, announce only once the whole file has passed its checks.
+    if (!final) this.onHeader(this.header);
+  }
+
+  private async finish(): Promise<void> {
+    const { expectedBytes } = this.limits;
+    // Checked first: a short upload is best described by its length, whatever its bytes look like.
+    if (expectedBytes !== undefined && this.received !== expectedBytes) {
+      throw errors.lengthMismatch(this.received, expectedBytes);
+    }
+    const announce = !this.header;
+    if (!this.header) await this.findHeader(true);
+    const header = this.header!;
+    if (this.walker!.ending() === 'truncated') throw errors.truncatedImage(header.ext);
+    this.result = { ...header, size: this.received, sha256: this.hash.digest('hex') };
+    if (announce) this.onHeader(header);
+  }
+}

@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseWebhook, RehostApiError, RehostClient, verifyWebhook } from '@rehost/client';
+import { type BotApiDouble, makePng, startBotApiDouble } from '@rehost/testing';
+import { type Receiver, startReceiver } from './receiver.js';
+import { type Stack, startStack } from './stack.js';
+
+const SECRET = 'whsec_test_0123456789abcdef';
+
+let stack: Stack;
+let double: BotApiDouble;
+let receiver: Receiver;
+let client: RehostClient;
+
+beforeAll(async () => {
+  double = await startBotApiDouble();
+  double.addFile({ fileId: 'wh-photo', fileUniqueId: 'wh-uniq', bytes: makePng(32, 24) });
+  receiver = await startReceiver();
+  stack = await startStack({
+    env: {
+      TELEGRAM_BOT_TOKEN: double.token,
+      TELEGRAM_API_BASE_URL: double.baseUrl,
+      WEBHOOK_SIGNING_SECRET: SECRET,
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    },
+  });
+  client = new RehostClient({ baseUrl: stack.baseUrl, token: stack.token });
+});
+afterAll(async () => {
+  await stack?.close();
+  await receiver?.close();
+  await double?.close();
+});
+
+interface CompletedJob {
+  data: { assetId: string };
+  returnvalue: unknown;
+}
+
+/** Resolves when the in-process webhook worker completes the job for `assetId`. */
+function webhookJobDone(assetId: () => string | undefined): Promise<CompletedJob> {
+  const worker = stack.workers!.workers.find((w) => w.name === 'webhook')!;
+  return new Promise((resolve) => {
+    const onCompleted = (job: CompletedJob) => {
+      if (job.data.assetId !== assetId()) return;
+      worker.off('completed', onCompleted);
+      resolve(job);
+    };
+    worker.on('completed', onCompleted);
+  });
+}
+
+describe('webhooks', () => {
+  it('POSTs the final view, signed; retries after a 500; records every attempt', async () => {
+    receiver.answerWith(500);
+    let id: string | undefined;
+    const jobDone = webhookJobDone(() => id);
+    const { assetId } = await client.rehostTelegramFile('wh-photo', { callbackUrl: `${receiver.url}/hooks/rehost?tenant=7` });
+    id = assetId;
+
+    const [first, second] = await receiver.requests(assetId, 2);
+    expect(first!.answered).toBe(500);
+    expect(second!.answered).toBe(200);
+    expect(second!.headers['x-rehost-delivery-attempt']).toBe('2');
+    // A retry is re-signed, with the same body.
+    expect(second!.body).toBe(first!.body);
+
+    const header = second!.headers['x-rehost-signature'] as string;
+    expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(verifyWebhook({ body: second!.body, header, secret: SECRET })).toBe(true);
+    // Tampered body, wrong secret, replay outside the window: refused.
+    expect(verifyWebhook({ body: second!.body.replace('"ready"', '"failed"'), header, secret: SECRET })).toBe(false);
+    expect(verifyWebhook({ body: second!.body, header, secret: 'another-secret-0123456' })).toBe(false);
+    expect(verifyWebhook({ body: second!.body, header, secret: SECRET, now: Date.now() + 600_000 })).toBe(false);
+
+    const view = parseWebhook({ body: second!.body, header, secret: SECRET });
+    expect(view).toEqual(await client.getAsset(assetId));
+    expect(view).toMatchObject({ id: assetId, status: 'ready', width: 32, height: 24, url: expect.stringContaining(assetId) });
+
+    const job = await jobDone;
+    expect(job.returnvalue).toEqual({ assetId, status: 'delivered', attempts: 2, statusCode: 200 });
+    // The payload names the asset only: no URL, no secret, no signature in Redis.
+    expect(job.data).toEqual({ assetId, status: 'ready' });
+
+    const { rows } = await stack.services.db.query(
+      'SELECT attempt, "statusCode", error, url FROM "WebhookDelivery" WHERE "assetId" = $1 ORDER BY attempt',
+      [assetId],
+    );
+    expect(rows).toEqual([
+      { attempt: 1, statusCode: 500, error: 'receiver answered HTTP 500', url: `${receiver.url}/hooks/rehost?tenant=7` },
+      { attempt: 2, statusCode: 200, error: null, url: `${receiver.url}/hooks/rehost?tenant=7` },
+    ]);
+  });
+
+  it('calls back for a failed asset too, with its error code', async () => {
+    let id: string | undefined;
+    const jobDone = webhookJobDone(() => id);
+    const { assetId } = await client.rehostTelegramFile('no-such-file', { callbackUrl: `${receiver.url}/hooks/failed` });
+    id = assetId;
+    const [hook] = await receiver.requests(assetId, 1);
+    const view = parseWebhook({ body: hook!.body, header: hook!.headers['x-rehost-signature'] as string, secret: SECRET });
+    expect(view).toMatchObject({ id: assetId, status: 'failed', error: { code: 'telegram_invalid_file' } });
+    expect((await jobDone).returnvalue).toMatchObject({ status: 'delivered', attempts: 1 });
+  });
+
+  it('sends nothing for an asset without a callbackUrl', async () => {
+    const before = receiver.received.length;
+    const asset = await client.rehostTelegramFile('wh-photo', { wait: true });
+    expect(asset.status).toBe('ready');
+    const jobs = await stack.apiCtx.queues.queues.webhook.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+    expect(jobs.filter((j) => j.data.assetId === asset.id)).toEqual([]);
+    expect(receiver.received.length).toBe(before);
+  });
+
+  it('refuses a callback host outside the allow-list before accepting the job', async () => {
+    for (const callbackUrl of ['http://127.0.0.2:9/hook', 'http://[::1]:9/hook', 'file:///etc/passwd']) {
+      const err = await client.rehostTelegramFile('wh-photo', { callbackUrl }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RehostApiError);
+      expect((err as RehostApiError).status).toBe(400);
+    }
+  });
+});
