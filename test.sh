@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/bootstrap.sh
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 
 echo "== install"
 pnpm install --frozen-lockfile --reporter=append-only 2>&1 | tail -n 3
@@ -21,6 +22,10 @@ DATABASE_URL="${TEST_DATABASE_URL}" scripts/db-create.sh
 DATABASE_URL="${TEST_DATABASE_URL}" pnpm db:migrate 2>&1 | tail -n 1
 
 rm -rf test-results && mkdir -p test-results
+echo "== docker-compose.yml"
+command -v docker-compose >/dev/null 2>&1 || { apt-get install -y -q --no-install-recommends docker-compose >/dev/null 2>&1 || echo "(docker-compose not installable here; compose check skipped)"; }
+scripts/check-compose.sh
+
 echo "== lint + typecheck"
 pnpm turbo run lint typecheck --concurrency=2 --output-logs=errors-only
 

@@ -138,6 +138,18 @@ export const workerEnv = z.object({
   WORKER_METRICS_PORT: int(0, 65535).default(3002),
 });
 
+/** The maintenance sweeper (worker): expiry of abandoned uploads, stuck jobs, stray multipart uploads, orphan report. */
+export const maintenanceEnv = z.object({
+  /** How often each maintenance task runs (BullMQ job schedulers, registered at worker start; 0 turns them off). @defaultValue 60000 */
+  MAINTENANCE_INTERVAL_MS: int(0).default(60_000),
+  /** A pending upload is expired this long after its pre-signed URL has expired. @defaultValue 3600 */
+  UPLOAD_EXPIRY_GRACE_SECONDS: int(0).default(3600),
+  /** An asset `queued`/`processing` this long without a live job is re-enqueued (failed after a few re-enqueues). @defaultValue 900 */
+  STUCK_AFTER_SECONDS: int(1).default(900),
+  /** Unfinished multipart uploads older than this are aborted (a killed worker's parts). @defaultValue 86400 */
+  MULTIPART_MAX_AGE_SECONDS: int(1).default(86_400),
+});
+
 export const dashboardEnv = z.object({
   DASHBOARD_PORT: int(0, 65535).default(3001),
   DASHBOARD_USER: z.string().min(1).optional(),
@@ -165,6 +177,7 @@ export type TelegramEnv = z.infer<typeof telegramEnv>;
 export type ApiEnv = z.infer<typeof apiEnv>;
 export type WorkerEnv = z.infer<typeof workerEnv>;
 export type DashboardEnv = z.infer<typeof dashboardEnv>;
+export type MaintenanceEnv = z.infer<typeof maintenanceEnv>;
 export type WebhookEnv = z.infer<typeof webhookEnv>;
 
 /** Names whose values are secret: never logged, never echoed in an error. */

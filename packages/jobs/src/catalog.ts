@@ -1,4 +1,5 @@
 import { finalizeUploadJob } from './finalize-upload.job.js';
+import { maintenanceJob } from './maintenance.job.js';
 import { rehostJob } from './rehost.job.js';
 import { webhookJob } from './webhook.job.js';
 
@@ -10,6 +11,7 @@ export const catalog = {
   rehost: rehostJob,
   finalizeUpload: finalizeUploadJob,
   webhook: webhookJob,
+  maintenance: maintenanceJob,
 } as const;
 
 export type Catalog = typeof catalog;
