@@ -39,4 +39,5 @@ if [[ -f scripts/smoke.sh ]]; then
 fi
 
 node scripts/test-summary.mjs test-results || status=$?
+echo "test.sh took ${SECONDS} s"
 exit $status

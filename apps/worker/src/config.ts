@@ -1,6 +1,7 @@
 import {
   databaseEnv,
   limitsEnv,
+  maintenanceEnv,
   redisEnv,
   resolvePublicBaseUrl,
   runtimeEnv,
@@ -19,6 +20,7 @@ export const workerConfigSchema = runtimeEnv
   .extend(telegramEnv.shape)
   .extend(workerEnv.shape)
   .extend(webhookEnv.shape)
+  .extend(maintenanceEnv.shape)
   .transform((c) => ({ ...c, PUBLIC_BASE_URL: resolvePublicBaseUrl(c) }));
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;

@@ -1,5 +1,5 @@
 import { loadConfig } from '@rehost/config';
-import { JobQueues } from '@rehost/jobs';
+import { JobQueues, scheduleMaintenance } from '@rehost/jobs';
 import { PUBLIC_PREFIX } from '@rehost/storage';
 import { BotRegistry } from '@rehost/telegram';
 import { workerConfigSchema } from './config.js';
@@ -45,6 +45,12 @@ if (config.WORKER_METRICS_PORT > 0) {
   }
 }
 ctx.log.info({ concurrency: config.WORKER_CONCURRENCY, metricsPort: ops?.port ?? null }, 'worker started');
+// Every worker registers the same schedulers (one id per task): idempotent, and any worker may run them.
+// Not awaited: a Redis that is down at start must not hold the worker back (commands wait for it).
+scheduleMaintenance(queues.queues.maintenance, config.MAINTENANCE_INTERVAL_MS).then(
+  () => ctx.log.info({ everyMs: config.MAINTENANCE_INTERVAL_MS }, 'maintenance scheduled'),
+  (err: unknown) => ctx.log.error({ err }, 'maintenance scheduling failed'),
+);
 
 let stopping = false;
 async function shutdown(signal: string) {

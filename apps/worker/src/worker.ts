@@ -10,8 +10,9 @@ import {
   TERMINAL_STATUSES,
 } from '@rehost/jobs';
 import type { WorkerContext } from './context.js';
+import { startMaintenanceWorker } from './maintenance-worker.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
-import type { Processors } from './processors/types.js';
+import type { AssetJobKey, Processors } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
 import { Semaphore } from './semaphore.js';
 
@@ -36,8 +37,13 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
   const workers: Worker[] = [];
 
   for (const key of Object.keys(catalog) as JobKey[]) {
+    if (key === 'maintenance') {
+      // Concerns no single asset: no asset to fail, no completion event (see maintenance-worker.ts).
+      workers.push(startMaintenanceWorker(ctx, processors.maintenance));
+      continue;
+    }
     const def = catalog[key];
-    const processor = processors[key] as Processors[JobKey];
+    const processor = processors[key] as Processors[AssetJobKey];
     const worker: Worker = new Worker(
       def.queue,
       async (job: Job, token?: string) => {

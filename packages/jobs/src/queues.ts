@@ -20,6 +20,8 @@ export class JobQueues {
     const parsed = def.payload.safeParse(payload);
     if (!parsed.success) throw errors.badRequest(`invalid ${def.name} payload: ${z.prettifyError(parsed.error)}`);
     const data = parsed.data as { assetId: string };
+    // Per-asset jobs only: maintenance runs through its schedulers (scheduleMaintenance / runMaintenanceNow).
+    if (typeof data.assetId !== 'string') throw errors.internal(`${def.name} jobs are not enqueued per asset`);
     const job = await this.queues[key].add(def.name, data, {
       ...def.options,
       jobId: jobIdFor(key, data.assetId),

@@ -227,6 +227,23 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * One page of objects under `prefix`, in key order, after `startAfter` (a resumable scan:
+   * pass the last key back). `done` when the listing reached the end.
+   */
+  async listObjects(
+    prefix: string,
+    opts: { startAfter?: string | undefined; limit?: number } = {},
+  ): Promise<{ objects: { key: string; size: number; lastModified: Date | undefined }[]; done: boolean }> {
+    return this.op('list', async () => {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, StartAfter: opts.startAfter || undefined, MaxKeys: opts.limit ?? 1000 }),
+      );
+      const objects = (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified }));
+      return { objects, done: !out.IsTruncated };
+    });
+  }
+
   /** Readiness: the bucket exists and our credentials reach it. */
   async ping(): Promise<void> {
     await this.op('head_bucket', () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));

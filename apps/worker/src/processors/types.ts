@@ -17,5 +17,8 @@ export interface JobRun<K extends JobKey> {
  */
 export type Processor<K extends JobKey> = (run: JobRun<K>, ctx: WorkerContext) => Promise<ResultOf<Catalog[K]>>;
 
+/** Jobs that belong to one asset (every job but the sweeper's): failed and announced per asset. */
+export type AssetJobKey = Exclude<JobKey, 'maintenance'>;
+
 /** One processor per catalog entry: a job without a handler does not compile. */
 export type Processors = { [K in JobKey]: Processor<K> };

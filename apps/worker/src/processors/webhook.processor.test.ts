@@ -68,7 +68,14 @@ function fakeContext(opts: { callbackUrl?: string | null; secret?: string } = {}
       QUEUE_PREFIX: '{unit}',
     },
     assets: { get: async () => asset },
-    db: { webhookDelivery: { create: async ({ data }: { data: Record<string, unknown> }) => (deliveries.push(data), data) } },
+    db: {
+      webhookDelivery: {
+        create: async ({ data }: { data: Record<string, unknown> }) => {
+          deliveries.push(data);
+          return data;
+        },
+      },
+    },
   } as unknown as WorkerContext;
   return { ctx, deliveries };
 }

@@ -18,16 +18,26 @@ import type { Processor } from './types.js';
 /** How long one delivery may take, connect to last byte of the answer. */
 const DELIVERY_TIMEOUT_MS = 15_000;
 
-const repos = new WeakMap<WorkerContext, { webhooks: WebhooksRepo; queues: JobQueues }>();
-function parts(ctx: WorkerContext) {
-  let p = repos.get(ctx);
-  if (!p) {
-    // Producer-side queues on the worker's shared connection: nothing of their own to close.
-    p = { webhooks: new WebhooksRepo(ctx.db), queues: new JobQueues(ctx.redis, ctx.config.QUEUE_PREFIX) };
-    repos.set(ctx, p);
+const repos = new WeakMap<WorkerContext, WebhooksRepo>();
+const webhooksOf = (ctx: WorkerContext): WebhooksRepo => {
+  let repo = repos.get(ctx);
+  if (!repo) {
+    repo = new WebhooksRepo(ctx.db);
+    repos.set(ctx, repo);
   }
-  return p;
-}
+  return repo;
+};
+
+const producers = new WeakMap<WorkerContext, JobQueues>();
+const queuesOf = (ctx: WorkerContext): JobQueues => {
+  let queues = producers.get(ctx);
+  if (!queues) {
+    // Producer-side queues on the worker's shared connection: nothing of their own to close.
+    queues = new JobQueues(ctx.redis, ctx.config.QUEUE_PREFIX);
+    producers.set(ctx, queues);
+  }
+  return queues;
+};
 
 /**
  * Called once an asset's job is terminal: queues its callback if it asked for one. The job
@@ -35,9 +45,8 @@ function parts(ctx: WorkerContext) {
  */
 export async function enqueueWebhook(ctx: WorkerContext, event: AssetEvent): Promise<void> {
   if (!TERMINAL_STATUSES.includes(event.status)) return;
-  const { webhooks, queues } = parts(ctx);
-  if (!(await webhooks.callbackUrlFor(event.assetId))) return;
-  await queues.enqueue('webhook', { assetId: event.assetId, status: event.status as 'ready' | 'failed' | 'expired' });
+  if (!(await webhooksOf(ctx).callbackUrlFor(event.assetId))) return;
+  await queuesOf(ctx).enqueue('webhook', { assetId: event.assetId, status: event.status as 'ready' | 'failed' | 'expired' });
 }
 
 /**
@@ -65,7 +74,7 @@ async function deliver(
   attempt: number,
 ): Promise<Awaited<ReturnType<Processor<'webhook'>>>> {
   const { assetId } = data;
-  const { webhooks } = parts(ctx);
+  const webhooks = webhooksOf(ctx);
   const asset = await ctx.assets.get(assetId);
   if (!asset?.callbackUrl) return { assetId, status: 'skipped', attempts: attempt };
   const url = asset.callbackUrl;

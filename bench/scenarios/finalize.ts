@@ -1,0 +1,4 @@
+import type { BenchContext, ScenarioResult } from '../lib.js';
+export async function finalize(_ctx: BenchContext): Promise<ScenarioResult> {
+  throw new Error('not yet');
+}
