@@ -18,10 +18,11 @@ export DASHBOARD_USER="${DASHBOARD_USER:-admin}"
 export DASHBOARD_PASSWORD="${DASHBOARD_PASSWORD:-admin}"
 
 if [[ -z "${S3_ENDPOINT:-}" ]]; then
+  # Stop the embedded server on exit only if this script started it (tests may share it).
+  if ! scripts/s3-server.sh status >/dev/null 2>&1; then trap 'scripts/s3-server.sh stop' EXIT; fi
   scripts/s3-server.sh start
   eval "$(scripts/s3-server.sh env)"
   export S3_ENSURE_BUCKET=true
-  trap 'scripts/s3-server.sh stop' EXIT
 fi
 
 scripts/db-create.sh

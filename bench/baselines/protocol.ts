@@ -6,6 +6,8 @@
 import readline from 'node:readline';
 
 export async function serveRequests(handle: (msg: any) => Promise<Record<string, unknown>>): Promise<void> {
+  // A clean exit on SIGTERM, so that `--cpu-prof` writes its profile.
+  if (process.listenerCount('SIGTERM') === 0) process.on('SIGTERM', () => process.exit(0));
   process.stdout.write('{"ready":true}\n');
   for await (const line of readline.createInterface({ input: process.stdin })) {
     let reply: Record<string, unknown>;

@@ -51,7 +51,7 @@ export async function rehostUrl(p: Producer, store: ObjectStore, url: string, ti
 
 export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
   const size = ctx.smoke ? 4 * MB : 200 * MB;
-  const runs = ctx.smoke ? 1 : 3;
+  const runs = ctx.smoke ? 1 : 5;
   const services = await benchServices(LARGE_FILE_ENV);
   const images = await imageServer();
   const p = await producer(services);

@@ -1,0 +1,39 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from '@jest/globals';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function boot(app: 'api' | 'worker' | 'dashboard', env: Record<string, string>) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, `apps/${app}/src/main.ts`)], {
+    cwd: root,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim() };
+}
+
+describe('a bad environment stops the process with one clear line naming the variable', () => {
+  it.each([
+    ['api', { MAX_UPLOAD_BYTES: 'lots' }, 'MAX_UPLOAD_BYTES'],
+    ['api', { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://cdn.example' }, 'API_TOKENS'],
+    ['api', { S3_FORCE_PATH_STYLE: 'sure' }, 'S3_FORCE_PATH_STYLE'],
+    ['worker', { WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY'],
+    ['worker', { REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
+    ['dashboard', { NODE_ENV: 'production' }, 'DASHBOARD_USER'],
+  ] as const)('%s with %j', (app, env, name) => {
+    const r = boot(app, env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr.startsWith(`Invalid environment: ${name} `)).toBe(true);
+  });
+
+  it('does not echo a secret it refuses', () => {
+    const r = boot('worker', { TELEGRAM_BOTS: '123456789:AAHnotavalidpairbecausenoequalsign000', WORKER_CONCURRENCY: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('TELEGRAM_BOTS');
+    expect(r.stderr).not.toContain('AAHnotavalid');
+  });
+});
