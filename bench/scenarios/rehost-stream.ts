@@ -11,6 +11,7 @@ import {
   type BenchContext,
   benchServices,
   type CpuShare,
+  cpuMs,
   describeCpu,
   imageServer,
   MB,
@@ -70,22 +71,25 @@ export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
     await rehostUrl(p, store, warmup.url, 60_000);
     await bareOnce(warmup.url);
 
-    const ours: { ms: number; cpu: CpuShare }[] = [];
-    const base: { ms: number; cpu: CpuShare }[] = [];
+    type Run = { ms: number; cpu: CpuShare; processCpuMs: number };
+    const ours: Run[] = [];
+    const base: Run[] = [];
+    const measure = async (pid: number, transfer: () => Promise<unknown>): Promise<Run> => {
+      const before = cpuMs(pid);
+      const phase = startPhase();
+      await transfer();
+      return { ...phase.end(), processCpuMs: cpuMs(pid) - before };
+    };
     for (let i = 0; i < runs; i++) {
       ctx.log(`run ${i + 1}/${runs}: bare, then ours (${round(image.bytes / MB)} MB)`);
-      let phase = startPhase();
-      await bareOnce(image.url);
-      base.push(phase.end());
-      phase = startPhase();
-      await rehostUrl(p, store, image.url, 600_000);
-      ours.push(phase.end());
+      base.push(await measure(bare.pid, () => bareOnce(image.url)));
+      ours.push(await measure(worker.pid, () => rehostUrl(p, store, image.url, 600_000)));
     }
     await worker.stop();
     await bare.stop();
 
     const mbps = (ms: number) => image.bytes / MB / (ms / 1000);
-    const mid = (xs: { ms: number; cpu: CpuShare }[]) => [...xs].sort((a, b) => a.ms - b.ms)[Math.floor((xs.length - 1) / 2)]!;
+    const mid = (xs: Run[]) => [...xs].sort((a, b) => a.ms - b.ms)[Math.floor((xs.length - 1) / 2)]!;
     const mbPerS = mbps(median(ours.map((r) => r.ms)));
     const baselineMbPerS = mbps(median(base.map((r) => r.ms)));
     const ratio = mbPerS / baselineMbPerS;
@@ -95,6 +99,9 @@ export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
       baseline_mb_per_s: round(baselineMbPerS),
       ratio: round(ratio, 3),
       runs: { ours_mb_per_s: ours.map((r) => round(mbps(r.ms))), baseline_mb_per_s: base.map((r) => round(mbps(r.ms))) },
+      // CPU time of the worker / the bare process per MB moved: what noise on a shared machine does not change.
+      cpu_ms_per_mb: round(median(ours.map((r) => r.processCpuMs)) / (image.bytes / MB), 2),
+      baseline_cpu_ms_per_mb: round(median(base.map((r) => r.processCpuMs)) / (image.bytes / MB), 2),
       part_size_bytes: Number(services.env.S3_PART_SIZE_BYTES),
       queue_size: Number(services.env.S3_QUEUE_SIZE),
       cpu: { ours: mid(ours).cpu, baseline: mid(base).cpu },

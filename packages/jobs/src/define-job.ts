@@ -19,3 +19,9 @@ export function defineJob<P extends z.ZodType, R extends z.ZodType>(def: JobDefi
 
 export type PayloadOf<D extends JobDefinition> = z.infer<D['payload']>;
 export type ResultOf<D extends JobDefinition> = z.infer<D['result']>;
+
+/** How long finished jobs stay visible (Bull Board, debugging) before Redis drops them. */
+export const RETENTION = {
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const satisfies JobsOptions;

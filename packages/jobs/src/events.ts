@@ -27,6 +27,8 @@ export interface SubscribeOptions {
   from?: string;
   /** How long one XREAD blocks; bounds how fast `stop()` returns. @defaultValue 1000 */
   blockMs?: number;
+  /** Called when `onEvent` throws; the subscription goes on with the next event. */
+  onError?: (err: unknown, id: string) => void;
 }
 
 /**
@@ -69,7 +71,13 @@ export function subscribeAssetEvents(
           last = id;
           const raw = fields[fields.indexOf('event') + 1];
           const parsed = assetEvent.safeParse(JSON.parse(raw ?? 'null'));
-          if (parsed.success) await onEvent({ id, event: parsed.data });
+          if (!parsed.success) continue;
+          try {
+            await onEvent({ id, event: parsed.data });
+          } catch (err) {
+            // A throwing handler must not end the subscription silently; the caller decides what it means.
+            opts.onError?.(err, id);
+          }
         }
       }
     }

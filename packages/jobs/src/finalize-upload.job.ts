@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assetEvent } from './asset.js';
-import { defineJob } from './define-job.js';
+import { defineJob, RETENTION } from './define-job.js';
 
 /** Verify a directly uploaded object and publish it. */
 export const finalizeUploadJob = defineJob({
@@ -11,7 +11,6 @@ export const finalizeUploadJob = defineJob({
   options: {
     attempts: 8,
     backoff: { type: 'exponential', delay: 1000 },
-    removeOnComplete: { age: 24 * 3600, count: 10_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    ...RETENTION,
   },
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assetEvent } from './asset.js';
-import { defineJob } from './define-job.js';
+import { defineJob, RETENTION } from './define-job.js';
 
 export const telegramSource = z.object({
   type: z.literal('telegram'),
@@ -27,7 +27,6 @@ export const rehostJob = defineJob({
   options: {
     attempts: 8,
     backoff: { type: 'exponential', delay: 1000 },
-    removeOnComplete: { age: 24 * 3600, count: 10_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    ...RETENTION,
   },
 });

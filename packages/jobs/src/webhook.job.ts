@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineJob } from './define-job.js';
+import { defineJob, RETENTION } from './define-job.js';
 
 /**
  * POST the final asset view to the asset's `callbackUrl`, signed (see webhook-signature.ts).
@@ -31,7 +31,6 @@ export const webhookJob = defineJob({
     // ~10 attempts, 2 s doubling: the last one goes out about 17 minutes after the first.
     attempts: 10,
     backoff: { type: 'exponential', delay: 2000 },
-    removeOnComplete: { age: 24 * 3600, count: 10_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    ...RETENTION,
   },
 });

@@ -10,9 +10,14 @@ import { assetView, errorResponse } from './schemas.js';
 
 const rehostBody = z.object({
   source: rehostSource,
-  ownerId: z.string().max(128).optional(),
-  idempotencyKey: z.string().min(1).max(200).optional(),
-  callbackUrl: z.string().url().max(2048).optional(),
+  ownerId: z.string().max(128).optional().describe('Your user id, stored with the asset'),
+  idempotencyKey: z.string().min(1).max(200).optional().describe('A repeat with the same key returns the same asset'),
+  callbackUrl: z
+    .string()
+    .url()
+    .max(2048)
+    .optional()
+    .describe('Receives a POST of the final asset, signed in X-Rehost-Signature (t=<unix>,v1=<hmac-sha256 hex>)'),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -53,6 +58,9 @@ export const rehostRoutes =
         }
         if (source.type === 'url') {
           await checkUrl(source.url, { allowedHosts: config.REHOST_URL_ALLOWED_HOSTS, trustedPrivateHosts: config.REHOST_URL_TRUSTED_PRIVATE_HOSTS });
+        }
+        if (callbackUrl && !config.WEBHOOK_SIGNING_SECRET) {
+          throw errors.badRequest('callbackUrl needs WEBHOOK_SIGNING_SECRET to be configured on the server (callbacks are always signed)');
         }
         if (callbackUrl) {
           await checkUrl(callbackUrl, { allowedHosts: [], trustedPrivateHosts: config.WEBHOOK_ALLOWED_HOSTS });
