@@ -108,7 +108,7 @@ export const telegramEnv = z.object({
   TELEGRAM_API_BASE_URL: url(['http:', 'https:'])
     .transform((v) => v.replace(/\/+$/, ''))
     .default('https://api.telegram.org'),
-  /** Bot API calls per second per bot (BullMQ limiter). @defaultValue 25 */
+  /** Bot API calls per second per bot, shared by all workers (Redis window); the rehost queue's BullMQ limiter allows this × the number of bots. @defaultValue 25 */
   TELEGRAM_RATE_PER_SECOND: int(1).default(25),
 });
 

@@ -4,6 +4,7 @@ import { safeGetStream } from '@rehost/safe-fetch';
 import { publicUrlFor } from '@rehost/storage';
 import type { Readable } from 'node:stream';
 import type { WorkerContext } from '../context.js';
+import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
 import { storeVerifiedStream } from '../pipeline/store-verified.js';
 import type { Processor } from './types.js';
 
@@ -65,6 +66,9 @@ async function openSource(ctx: WorkerContext, assetId: string, source: RehostSou
   }
 
   const bot = ctx.bots.get(source.bot);
+  const rate = (): Promise<void> =>
+    waitForBotSlot(ctx.redis, ctx.config.QUEUE_PREFIX, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, signal);
+  await rate();
   const file = await bot.getFile(source.fileId, signal);
   // Claim the file's stable id; whoever holds it stores it, everyone else shares.
   const holderId = await ctx.assets.claimDedupeKey(assetId, dedupeKeyForTelegram(file.fileUniqueId), file.fileUniqueId);
@@ -73,6 +77,7 @@ async function openSource(ctx: WorkerContext, assetId: string, source: RehostSou
     if (holder?.status === 'ready') return { sharedFrom: holder };
     throw waitForHolder(holderId);
   }
+  await rate();
   const { stream } = await bot.openFile(source.fileId, signal, file);
   return { stream };
 }

@@ -1,0 +1,29 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestRedis, type TestRedis } from '@rehost/testing';
+import { waitForBotSlot } from './bot-rate-gate.js';
+
+let r: TestRedis;
+beforeAll(async () => {
+  r = await createTestRedis();
+});
+afterAll(async () => {
+  await r.cleanup();
+});
+
+describe('waitForBotSlot (real Redis)', () => {
+  it('lets `perSecond` calls through per bot per window and holds the next', async () => {
+    const windowsSeen = new Map<string, Set<number>>();
+    const take = async (bot: string) => {
+      await waitForBotSlot(r.redis, r.prefix, bot, 3);
+      const set = windowsSeen.get(bot) ?? new Set();
+      set.add(Math.floor(Date.now() / 1000));
+      windowsSeen.set(bot, set);
+    };
+    // 7 calls for bot a need at least 3 one-second windows; bot b's 3 calls are not held by a's.
+    const started = Date.now();
+    await Promise.all([...Array.from({ length: 7 }, () => take('a')), ...Array.from({ length: 3 }, () => take('b'))]);
+    expect(windowsSeen.get('a')!.size).toBeGreaterThanOrEqual(3);
+    expect(windowsSeen.get('b')!.size).toBeLessThanOrEqual(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+});
