@@ -7,9 +7,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AssetsRepo, createDb } from '../packages/db/src/index.js';
 import { type AssetEvent, JobQueues, subscribeAssetEvents, type Redis } from '../packages/jobs/src/index.js';
+import type { ObjectStore } from '../packages/storage/src/index.js';
 import { createTestServices, streamNoisePng, type TestServices } from '../packages/testing/src/index.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -245,6 +246,41 @@ export async function producer(services: TestServices) {
 }
 export type Producer = Awaited<ReturnType<typeof producer>>;
 
+/**
+ * The local RGW keeps objects in RAM (memstore) and frees deleted data only after its GC has run
+ * (30-60 s): big transfers in a row could fill it for everyone. Before one, this waits until the
+ * store has room for `bytes` twice over, asking RGW to collect its garbage now if it has not.
+ * Only for the local server of scripts/s3-server.sh (elsewhere it does nothing).
+ */
+export async function ensureS3Room(bytes: number, log: (msg: string) => void): Promise<void> {
+  const stateDir = process.env.S3_STATE_DIR ?? path.join(REPO_ROOT, '.s3');
+  const asok = path.join(stateDir, 'run/osd.0.asok');
+  const conf = path.join(stateDir, 'ceph.conf');
+  if (!existsSync(asok)) return;
+  const avail = (): number | undefined => {
+    try {
+      const out = execFileSync('ceph', ['--admin-daemon', asok, 'perf', 'dump'], { encoding: 'utf8', timeout: 10_000 });
+      return (JSON.parse(out) as { osd: { stat_bytes_avail: number } }).osd.stat_bytes_avail;
+    } catch {
+      return undefined; // no ceph CLI, or not our server
+    }
+  };
+  const want = 2 * bytes + 256 * MB;
+  let free = avail();
+  if (free === undefined || free >= want) return;
+  log(`S3 store has ${round(free / MB)} MB free, ${round(want / MB)} MB wanted: collecting deleted data`);
+  try {
+    execFileSync('radosgw-admin', ['-c', conf, '-n', 'client.admin', 'gc', 'process', '--include-all'], { timeout: 60_000, stdio: 'ignore' });
+  } catch {
+    // fall through to waiting for RGW's own GC
+  }
+  for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(2000)) {
+    free = avail();
+    if (free === undefined || free >= want) return;
+  }
+  throw new Error(`the S3 store stays too full (${round((free ?? 0) / MB)} MB free) for a ${round(bytes / MB)} MB transfer`);
+}
+
 // ---------------------------------------------------------------- child processes
 
 export interface Child {
@@ -275,11 +311,18 @@ interface SpawnOptions {
 function spawnNode(file: string, opts: SpawnOptions): Promise<Child> {
   const { NODE_OPTIONS: _unused, ...inherited } = process.env;
   const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.name}.\${pid}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', file], {
+  // BENCH_NODE_ARGS (say, "--trace-gc") goes to every child; BENCH_CHILD_OUTPUT=dir keeps their output.
+  const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...prof, ...extra, '--import', 'tsx', file], {
     cwd: REPO_ROOT,
     env: { ...inherited, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  if (process.env.BENCH_CHILD_OUTPUT) {
+    const out = createWriteStream(path.join(process.env.BENCH_CHILD_OUTPUT, `${opts.name}.log`));
+    child.stdout!.pipe(out);
+    child.stderr!.pipe(out);
+  }
   const recent: string[] = [];
   const keep = (line: string) => {
     recent.push(line);
@@ -348,6 +391,24 @@ function spawnNode(file: string, opts: SpawnOptions): Promise<Child> {
 }
 
 const running = new Set<Child>();
+
+/**
+ * What a scenario opened, closed in reverse order when it ends however it ends (child processes
+ * first): `const double = res.add(await startBotApiDouble(), (d) => d.close())`.
+ */
+export function resources() {
+  const closers: (() => Promise<unknown>)[] = [];
+  return {
+    add<T>(thing: T, close: (t: T) => unknown): T {
+      closers.push(async () => close(thing));
+      return thing;
+    },
+    async close(): Promise<void> {
+      await stopAll();
+      for (const close of closers.reverse()) await close().catch(() => undefined);
+    },
+  };
+}
 
 /** Stops every child still running (end of a scenario, or a failure). */
 export async function stopAll(): Promise<void> {
@@ -517,8 +578,23 @@ export async function forEachLimit<T>(items: T[], concurrency: number, fn: (item
   );
 }
 
-/** Connection options for BullMQ from a redis:// URL. */
-export function redisOptions(url: string): { host: string; port: number; db: number } {
-  const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port || 6379), db: Number(u.pathname.slice(1) || 0) };
+/** A port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Deletes every object in the bucket (between phases, so RGW's memstore does not fill up). */
+export async function emptyBucket(store: ObjectStore): Promise<void> {
+  for (;;) {
+    const keys = await store.listKeys('');
+    if (keys.length === 0) return;
+    await forEachLimit(keys, 32, (key) => store.delete(key));
+  }
 }

@@ -37,7 +37,19 @@ function packageOf(url: string): string {
   return m ? m[1]! : url;
 }
 
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+/** The nearest caller that is a package (not node internals, not native): who asked for the work. */
+function owner(id: number): string {
+  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+    const pkg = packageOf(byId.get(at)!.callFrame.url);
+    if (!pkg.startsWith('node:') && !pkg.startsWith('(')) return pkg;
+  }
+  return packageOf(byId.get(id)!.callFrame.url);
+}
+
 const fns = new Map<string, number>();
+const owners = new Map<string, number>();
 const pkgs = new Map<string, number>();
 let total = 0;
 for (const [id, ms] of selfMs) {
@@ -46,7 +58,10 @@ for (const [id, ms] of selfMs) {
   const name = `${f.functionName || '(anonymous)'}  ${packageOf(f.url)}${f.url && !f.url.startsWith('node:') ? `:${f.lineNumber + 1}` : ''}`;
   fns.set(name, (fns.get(name) ?? 0) + ms);
   pkgs.set(packageOf(f.url), (pkgs.get(packageOf(f.url)) ?? 0) + ms);
+  const who = f.functionName === '(idle)' ? '(idle)' : owner(id);
+  owners.set(who, (owners.get(who) ?? 0) + ms);
 }
+process.stdout.on('error', () => process.exit(0)); // piped into head
 const show = (title: string, m: Map<string, number>) => {
   process.stdout.write(`\n${title} (of ${total.toFixed(0)} ms sampled)\n`);
   for (const [k, ms] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
@@ -54,4 +69,5 @@ const show = (title: string, m: Map<string, number>) => {
   }
 };
 show('self time by package', pkgs);
+show('self time by the package that caused it (node internals and native code charged to their caller)', owners);
 show('self time by function', fns);

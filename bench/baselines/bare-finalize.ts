@@ -3,7 +3,8 @@
  * the end, one UPDATE of the asset row — looped over the staged objects with the concurrency our
  * worker uses. One request per line: `{ items: [{ assetId, key }] }` → `{ ms }`.
  */
-import { pg, s3 } from '../deps.js';
+import { pg } from '../deps/pg.js';
+import { s3 } from '../deps/s3.js';
 import { serveRequests } from './protocol.js';
 import { bareS3Client, bucket } from './s3-client.js';
 

@@ -3,7 +3,8 @@
  * Upload with the part size and queue size our worker uses, and nothing else.
  * One request per line: `{ url, key }` → `{ ms }`.
  */
-import { got, Upload } from '../deps.js';
+import { got } from '../deps/got.js';
+import { Upload } from '../deps/s3.js';
 import { serveRequests } from './protocol.js';
 import { bareS3Client, bucket } from './s3-client.js';
 

@@ -3,7 +3,10 @@
  * file (100 KB from the Bot API double), PutObject it, one UPDATE of the asset row — with the
  * concurrency our worker uses. Jobs carry `{ assetId, url, key }`.
  */
-import { pg, s3, Worker } from '../deps.js';
+import { Worker } from '../deps/bullmq.js';
+import { Redis } from '../deps/ioredis.js';
+import { pg } from '../deps/pg.js';
+import { s3 } from '../deps/s3.js';
 import { serveRequests } from './protocol.js';
 import { bareS3Client, bucket } from './s3-client.js';
 
@@ -14,7 +17,6 @@ const db = new URL(env.DATABASE_URL!);
 const schema = db.searchParams.get('schema')!;
 db.searchParams.delete('schema');
 const pool = new pg.Pool({ connectionString: db.toString(), max: concurrency + 2, options: `-c search_path=${schema}` });
-const redis = new URL(env.REDIS_URL!);
 
 const worker = new Worker(
   env.BARE_QUEUE!,
@@ -30,7 +32,7 @@ const worker = new Worker(
       body.length,
     ]);
   },
-  { connection: { host: redis.hostname, port: Number(redis.port || 6379) }, prefix: env.QUEUE_PREFIX!, concurrency },
+  { connection: new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null }), prefix: env.QUEUE_PREFIX!, concurrency },
 );
 await worker.waitUntilReady();
 

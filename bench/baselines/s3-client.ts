@@ -2,7 +2,7 @@
  * The S3 client the bare baselines use: the SDK as anyone would set it up for RGW/R2, with the
  * checksum setting these stores need (the same one packages/storage uses, for the same reason).
  */
-import { s3 } from '../deps.js';
+import { s3 } from '../deps/s3.js';
 
 export function bareS3Client() {
   const env = process.env;

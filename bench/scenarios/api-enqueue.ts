@@ -1,4 +1,160 @@
-import type { BenchContext, ScenarioResult } from '../lib.js';
-export async function apiEnqueue(_ctx: BenchContext): Promise<ScenarioResult> {
-  throw new Error('not yet');
+/**
+ * api_enqueue: POST /v1/rehost on our API (a separate process, no worker running): the highest
+ * rate autocannon gets from it, then p50/p99 at half that rate; beside a bare loop of awaited
+ * `queue.add` from one process. Each request names a distinct Telegram file, so dedupe never
+ * answers in its place: every request inserts an asset and enqueues a job.
+ *
+ * The half-rate latencies come from an evenly paced open-loop client, not from autocannon: its
+ * rate limit lets each connection send its whole per-second budget back to back and then wait
+ * for the next second, so "half the rate" is full rate half of the time.
+ */
+import http from 'node:http';
+import autocannon, { type Result } from 'autocannon';
+import { Queue } from '../deps/bullmq.js';
+import {
+  type BenchContext,
+  benchServices,
+  type CpuShare,
+  describeCpu,
+  freePort,
+  paced,
+  percentile,
+  resources,
+  round,
+  type ScenarioResult,
+  startApi,
+  startPhase,
+  target,
+} from '../lib.js';
+
+export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
+  const seconds = ctx.smoke ? 1 : 10;
+  const res = resources();
+  try {
+    const port = await freePort();
+    const services = res.add(
+      await benchServices({
+        API_PORT: String(port),
+        API_HOST: '127.0.0.1',
+        // A bot must be configured for telegram sources to be accepted; it is never called.
+        TELEGRAM_BOT_TOKEN: '123456789:AAbenchbenchbenchbenchbenchbenchbench',
+      }),
+      (s) => s.cleanup(),
+    );
+    const { redis, prefix } = services.redis;
+
+    // Baseline first, with nothing else running: awaited queue.add, one at a time.
+    const bare = res.add(new Queue('bare-add', { connection: redis, prefix }), (q) => q.close());
+    const addFor = async (ms: number) => {
+      let n = 0;
+      const phase = startPhase();
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        await bare.add('rehost', { assetId: crypto.randomUUID(), source: { type: 'telegram', fileId: `bare-${n}`, bot: 'default' } });
+        n++;
+      }
+      const { ms: took, cpu } = phase.end();
+      return { perS: (n * 1000) / took, cpu };
+    };
+    await addFor(ctx.smoke ? 200 : 1000);
+    const baseline = await addFor(seconds * 1000);
+    ctx.log(`bare queue.add: ${round(baseline.perS)}/s`);
+
+    await startApi(ctx, services.env);
+    let n = 0;
+    const post = (opts: { seconds: number; connections: number; overallRate?: number }): Promise<Result> =>
+      autocannon({
+        url: `http://127.0.0.1:${port}`,
+        duration: opts.seconds,
+        connections: opts.connections,
+        ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
+        requests: [
+          {
+            method: 'POST',
+            path: '/v1/rehost',
+            headers: { authorization: `Bearer ${services.env.API_TOKENS!.split(',')[0]}`, 'content-type': 'application/json' },
+            setupRequest: (req) => {
+              n++;
+              return { ...req, body: JSON.stringify({ source: { type: 'telegram', fileId: `api-${n}`, fileUniqueId: `api-u-${n}`, bot: 'default' } }) };
+            },
+          },
+        ],
+      });
+    const run = async (label: string, opts: Parameters<typeof post>[0]) => {
+      const phase = startPhase();
+      const result = await post(opts);
+      const { cpu } = phase.end();
+      if (result.non2xx > 0 || result.errors > 0) {
+        throw new Error(`${label}: ${result.non2xx} non-2xx answers, ${result.errors} errors (${JSON.stringify(result.statusCodeStats)})`);
+      }
+      const accepted = result.statusCodeStats['202']?.count ?? 0;
+      return { perS: accepted / result.duration, p50: result.latency.p50, p99: result.latency.p99, cpu };
+    };
+
+    await run('warm-up', { seconds: ctx.smoke ? 1 : 3, connections: 16 });
+    const max = await run('max', { seconds, connections: 16 });
+    ctx.log(`POST /v1/rehost: ${round(max.perS)}/s at most (autocannon, 16 connections)`);
+
+    // Half load, evenly paced: one request every 1/rate s on kept-alive connections, each timed
+    // from being sent to its answer's last byte.
+    const rate = Math.max(1, max.perS / 2);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    const latencies: number[] = [];
+    const failures: string[] = [];
+    const inFlight: Promise<void>[] = [];
+    const phase = startPhase();
+    await paced(rate, Math.round(rate * seconds), () => {
+      const body = JSON.stringify({ source: { type: 'telegram', fileId: `api-${++n}`, fileUniqueId: `api-u-${n}`, bot: 'default' } });
+      const t0 = performance.now();
+      inFlight.push(
+        new Promise<void>((resolve) => {
+          const req = http.request(`http://127.0.0.1:${port}/v1/rehost`, {
+            method: 'POST',
+            agent,
+            headers: { authorization: `Bearer ${services.env.API_TOKENS!.split(',')[0]}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          });
+          req.on('response', (res) => {
+            res.resume();
+            res.on('end', () => {
+              latencies.push(performance.now() - t0);
+              if (res.statusCode !== 202) failures.push(`HTTP ${res.statusCode}`);
+              resolve();
+            });
+          });
+          req.on('error', (err) => {
+            failures.push(err.message);
+            resolve();
+          });
+          req.end(body);
+        }),
+      );
+    });
+    await Promise.all(inFlight);
+    const halfCpu = phase.end().cpu;
+    agent.destroy();
+    if (failures.length > 0) throw new Error(`half load: ${failures.length} failed requests, e.g. ${failures[0]}`);
+    const half = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu: halfCpu };
+    ctx.log(`at ${round(rate)}/s: p50 ${round(half.p50, 2)} ms, p99 ${round(half.p99, 2)} ms`);
+
+    const ratio = max.perS / baseline.perS;
+    return {
+      req_per_s: round(max.perS),
+      p50_ms: round(half.p50, 2),
+      p99_ms: round(half.p99, 2),
+      half_rate_per_s: round(rate),
+      latency_at_max_p50_ms: round(max.p50, 2),
+      latency_at_max_p99_ms: round(max.p99, 2),
+      baseline_queue_add_per_s: round(baseline.perS),
+      connections: 16,
+      cpu: { ours_max: max.cpu, ours_half: half.cpu, baseline: baseline.cpu } satisfies Record<string, CpuShare>,
+      targets: {
+        throughput: target('req_per_s >= 0.3 x baseline_queue_add_per_s', ratio, ratio >= 0.3),
+        p99: target('p99_ms <= 25 at half load', half.p99, half.p99 <= 25),
+      },
+      limited_by: `at max: ${describeCpu(max.cpu)}; bare add loop: ${describeCpu(baseline.cpu)}`,
+      measured_at: new Date().toISOString(),
+    };
+  } finally {
+    await res.close();
+  }
 }

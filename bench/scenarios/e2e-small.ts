@@ -1,4 +1,252 @@
-import type { BenchContext, ScenarioResult } from '../lib.js';
-export async function e2eSmall(_ctx: BenchContext): Promise<ScenarioResult> {
-  throw new Error('not yet');
+/**
+ * e2e_small: many ~100 KB Telegram rehosts through the Bot API double, with 1 and 2 worker
+ * processes, beside a bare BullMQ worker (GET from the double + PutObject + one UPDATE) run the
+ * same way; then the latency, enqueue → completion event, at a steady half of our 1-worker rate.
+ *
+ * Throughput: the jobs are queued while the queue is paused and the workers idle, then the queue
+ * is resumed; the clock runs from resume to the last completion. Ours and bare alternate phase
+ * by phase. Everything (API aside, which is not involved: jobs are enqueued as the API does,
+ * from this process) shares the machine's cores: the workers, PostgreSQL, Redis, RGW, the double.
+ */
+import { randomUUID } from 'node:crypto';
+import { dedupeKeyForTelegram } from '../../packages/db/src/index.js';
+import type { Redis } from '../../packages/jobs/src/index.js';
+import { startBotApiDouble, makePngOfSize } from '../../packages/testing/src/index.js';
+import { QueueEvents, Queue } from '../deps/bullmq.js';
+import {
+  type BenchContext,
+  benchServices,
+  type Child,
+  cpuMs,
+  type CpuShare,
+  describeCpu,
+  emptyBucket,
+  forEachLimit,
+  paced,
+  percentile,
+  producer,
+  resources,
+  round,
+  type ScenarioResult,
+  startBaseline,
+  startPhase,
+  startWorker,
+  target,
+  waitUntil,
+} from '../lib.js';
+
+const BARE_QUEUE = 'bare-rehost';
+
+interface Throughput {
+  jobs_per_s: number;
+  cpu_ms_per_job: number;
+  cpu: CpuShare;
+}
+
+interface Latency {
+  p50_ms: number;
+  p99_ms: number;
+  cpu: CpuShare;
+}
+
+export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
+  const n = ctx.smoke ? 20 : 2000;
+  const warmup = ctx.smoke ? 5 : 100;
+  const res = resources();
+  try {
+    const double = res.add(await startBotApiDouble(), (d) => d.close());
+    // The limiter (TELEGRAM_RATE_PER_SECOND, 25/s in production to respect Telegram) is lifted:
+    // the double has no limit and the machinery is what is measured.
+    const services = res.add(
+      await benchServices({
+        TELEGRAM_BOT_TOKEN: double.token,
+        TELEGRAM_API_BASE_URL: double.baseUrl,
+        TELEGRAM_RATE_PER_SECOND: '100000',
+        BARE_QUEUE,
+      }),
+      (s) => s.cleanup(),
+    );
+    const p = res.add(await producer(services), (x) => x.close());
+    const { redis, prefix } = services.redis;
+    const png = makePngOfSize(100_000);
+    const bareQueue = res.add(new Queue(BARE_QUEUE, { connection: redis, prefix }), (q) => q.close());
+    const bareEvents = res.add(await bareCompletions(redis, prefix), (e) => e.close());
+    let batch = 0;
+
+    /** Files in the double and queued assets for `count` rehosts; the jobs themselves are made by `enqueue`. */
+    const prepare = async (count: number) => {
+      const tag = `b${++batch}`;
+      const items = Array.from({ length: count }, (_, i) => ({
+        assetId: randomUUID(),
+        fileId: `${tag}-${i}`,
+        fileUniqueId: `${tag}-u${i}`,
+      }));
+      await forEachLimit(items, 16, async (it) => {
+        double.addFile({ fileId: it.fileId, fileUniqueId: it.fileUniqueId, bytes: png });
+        await p.assets.createRehost({
+          id: it.assetId,
+          sourceType: 'telegram',
+          telegramFileId: it.fileId,
+          telegramFileUniqueId: it.fileUniqueId,
+          telegramBot: 'default',
+          dedupeKey: dedupeKeyForTelegram(it.fileUniqueId),
+        });
+      });
+      return items;
+    };
+    type Item = Awaited<ReturnType<typeof prepare>>[number];
+
+    // The bare worker downloads one issued file path of the double, as often as it is asked.
+    await prepare(1);
+    const issued = (await (await fetch(`${double.baseUrl}/bot${double.token}/getFile?file_id=b1-0`)).json()) as { result: { file_path: string } };
+    const bareUrl = `${double.baseUrl}/file/bot${double.token}/${issued.result.file_path}`;
+
+    const ours = {
+      enqueue: (it: Item) => p.queues.enqueue('rehost', { assetId: it.assetId, source: { type: 'telegram', fileId: it.fileId, fileUniqueId: it.fileUniqueId, bot: 'default' } }),
+      queue: p.queues.queues.rehost,
+      done: (ids: string[]) => p.completions.waitFor(ids, 900_000),
+      doneAt: (id: string) => p.completions.seen.get(id)!.at,
+    };
+    const bare = {
+      enqueue: (it: Item) => bareQueue.add('rehost', { assetId: it.assetId, url: bareUrl, key: `i/${it.assetId}.png` }, { jobId: it.assetId }),
+      queue: bareQueue,
+      done: (ids: string[]) => bareEvents.waitFor(ids, 900_000),
+      doneAt: (id: string) => bareEvents.seen.get(id)!,
+    };
+    type Side = typeof ours;
+
+    /** Queues `count` jobs on a paused queue, resumes it, and times the workers draining it. */
+    const throughput = async (side: Side, workers: Child[], count: number): Promise<Throughput> => {
+      const items = await prepare(count);
+      await side.queue.pause();
+      await forEachLimit(items, 16, async (it) => void (await side.enqueue(it)));
+      const cpu0 = workers.reduce((s, w) => s + cpuMs(w.pid), 0);
+      const phase = startPhase();
+      const t0 = performance.now();
+      await side.queue.resume();
+      const ids = items.map((it) => it.assetId);
+      await side.done(ids);
+      const { cpu } = phase.end();
+      const ms = Math.max(...ids.map(side.doneAt)) - t0;
+      const cpuUsed = workers.reduce((s, w) => s + cpuMs(w.pid), 0) - cpu0;
+      await emptyBucket(services.bucket.store);
+      return { jobs_per_s: round((count * 1000) / ms), cpu_ms_per_job: round(cpuUsed / count, 2), cpu };
+    };
+
+    /** `count` jobs enqueued one by one at `perSecond`; enqueue → completion event per job. */
+    const latency = async (side: Side, perSecond: number, count: number): Promise<Latency> => {
+      const items = await prepare(count);
+      const sent = new Map<string, number>();
+      const phase = startPhase();
+      const enqueued: Promise<unknown>[] = [];
+      await paced(perSecond, count, (i) => {
+        const it = items[i]!;
+        sent.set(it.assetId, performance.now());
+        enqueued.push(side.enqueue(it));
+      });
+      await Promise.all(enqueued);
+      await side.done(items.map((it) => it.assetId));
+      const { cpu } = phase.end();
+      const ms = items.map((it) => side.doneAt(it.assetId) - sent.get(it.assetId)!);
+      return { p50_ms: round(percentile(ms, 50)), p99_ms: round(percentile(ms, 99)), cpu };
+    };
+
+    const w1 = await startWorker(ctx, services.env);
+    const b1 = await startBaseline(ctx, 'bare-worker.ts', services.env);
+    ctx.log(`warm-up: ${warmup} jobs each`);
+    await throughput(ours, [w1], warmup);
+    await throughput(bare, [b1], warmup);
+
+    ctx.log(`1 worker process: ${n} jobs, ours then bare`);
+    const ours1 = await throughput(ours, [w1], n);
+    const bare1 = await throughput(bare, [b1], n);
+    ctx.log(`1 worker: ours ${ours1.jobs_per_s}/s, bare ${bare1.jobs_per_s}/s`);
+
+    const w2 = await startWorker(ctx, services.env);
+    const b2 = await startBaseline(ctx, 'bare-worker.ts', services.env);
+    ctx.log(`2 worker processes: ${n} jobs, ours then bare`);
+    const ours2 = await throughput(ours, [w1, w2], n);
+    const bare2 = await throughput(bare, [b1, b2], n);
+    ctx.log(`2 workers: ours ${ours2.jobs_per_s}/s, bare ${bare2.jobs_per_s}/s`);
+    await w2.stop();
+    await b2.stop();
+
+    const rate = ours1.jobs_per_s / 2;
+    const m = ctx.smoke ? 10 : Math.min(n, Math.round(rate * 15));
+    ctx.log(`latency: ${m} jobs at ${round(rate)}/s, 1 worker process each`);
+    const oursLat = await latency(ours, rate, m);
+    const bareLat = await latency(bare, rate, m);
+
+    const t = {
+      throughput_1: ours1.jobs_per_s / bare1.jobs_per_s,
+      throughput_2: ours2.jobs_per_s / bare2.jobs_per_s,
+      cpu: ours1.cpu_ms_per_job / bare1.cpu_ms_per_job,
+      p50: oursLat.p50_ms / bareLat.p50_ms,
+    };
+    return {
+      jobs: n,
+      image_bytes: png.length,
+      jobs_per_s_1_worker: ours1.jobs_per_s,
+      jobs_per_s_2_workers: ours2.jobs_per_s,
+      baseline_jobs_per_s_1_worker: bare1.jobs_per_s,
+      baseline_jobs_per_s_2_workers: bare2.jobs_per_s,
+      cpu_ms_per_job: ours1.cpu_ms_per_job,
+      baseline_cpu_ms_per_job: bare1.cpu_ms_per_job,
+      cpu_ms_per_job_2_workers: ours2.cpu_ms_per_job,
+      baseline_cpu_ms_per_job_2_workers: bare2.cpu_ms_per_job,
+      latency_rate_per_s: round(rate),
+      latency_jobs: m,
+      p50_ms: oursLat.p50_ms,
+      p99_ms: oursLat.p99_ms,
+      baseline_p50_ms: bareLat.p50_ms,
+      baseline_p99_ms: bareLat.p99_ms,
+      worker_concurrency: Number(services.env.WORKER_CONCURRENCY),
+      cpu: { ours_1: ours1.cpu, baseline_1: bare1.cpu, ours_2: ours2.cpu, baseline_2: bare2.cpu, ours_latency: oursLat.cpu, baseline_latency: bareLat.cpu },
+      targets: {
+        throughput_1_worker: target('jobs_per_s_1_worker >= 0.7 x baseline', t.throughput_1, t.throughput_1 >= 0.7),
+        throughput_2_workers: target('jobs_per_s_2_workers >= 0.7 x baseline', t.throughput_2, t.throughput_2 >= 0.7),
+        cpu_per_job: target('cpu_ms_per_job <= 1.5 x baseline', t.cpu, t.cpu <= 1.5),
+        p50: target('p50_ms <= 2 x baseline_p50_ms', t.p50, t.p50 <= 2),
+      },
+      limited_by: `1 worker: ours ${describeCpu(ours1.cpu)}; bare ${describeCpu(bare1.cpu)}. 2 workers: ours ${describeCpu(ours2.cpu)}`,
+      measured_at: new Date().toISOString(),
+    };
+  } finally {
+    await res.close();
+  }
+}
+
+/** Completed events of the bare queue (BullMQ's own), with the time each was seen. */
+async function bareCompletions(redis: Redis, prefix: string) {
+  // Its own connection: QueueEvents blocks on XREAD.
+  const events = new QueueEvents(BARE_QUEUE, { connection: redis.duplicate(), prefix });
+  await events.waitUntilReady();
+  const seen = new Map<string, number>();
+  const failed = new Map<string, string>();
+  const waiters = new Set<() => void>();
+  events.on('completed', ({ jobId }) => {
+    seen.set(jobId, performance.now());
+    for (const w of waiters) w();
+  });
+  events.on('failed', ({ jobId, failedReason }) => {
+    failed.set(jobId, failedReason);
+    for (const w of waiters) w();
+  });
+  return {
+    seen,
+    waitFor: (ids: string[], timeoutMs: number) =>
+      waitUntil(
+        () => {
+          for (const id of ids) {
+            if (failed.has(id)) throw new Error(`bare job ${id} failed: ${failed.get(id)}`);
+            if (!seen.has(id)) return false;
+          }
+          return true;
+        },
+        waiters,
+        timeoutMs,
+        () => `${ids.filter((id) => !seen.has(id)).length} of ${ids.length} bare jobs not done`,
+      ),
+    close: () => events.close(),
+  };
 }

@@ -1,4 +1,110 @@
-import type { BenchContext, ScenarioResult } from '../lib.js';
-export async function finalize(_ctx: BenchContext): Promise<ScenarioResult> {
-  throw new Error('not yet');
+/**
+ * finalize: finalize-upload jobs per second for ~1 MB images already PUT to their staging keys
+ * (what a browser does with the pre-signed URL), through a worker process; beside a bare loop of
+ * HeadObject + GetObject (read to the end) + one UPDATE per upload, with the same concurrency.
+ * Ours also verifies what it reads (type, dimensions, sha256), copies it server-side to its
+ * public key (If-Match) and deletes the staging object. No target: the figure is for tracking.
+ */
+import { randomUUID } from 'node:crypto';
+import { makePngOfSize } from '../../packages/testing/src/index.js';
+import { stagingKeyFor } from '../../packages/storage/src/index.js';
+import {
+  type BenchContext,
+  benchServices,
+  cpuMs,
+  describeCpu,
+  emptyBucket,
+  ensureS3Room,
+  forEachLimit,
+  producer,
+  resources,
+  round,
+  type ScenarioResult,
+  startBaseline,
+  startPhase,
+  startWorker,
+} from '../lib.js';
+
+export async function finalize(ctx: BenchContext): Promise<ScenarioResult> {
+  const n = ctx.smoke ? 6 : 300;
+  const res = resources();
+  try {
+    const services = res.add(await benchServices(), (s) => s.cleanup());
+    const p = res.add(await producer(services), (x) => x.close());
+    const store = services.bucket.store;
+    const png = makePngOfSize(1_000_000);
+
+    // Uploads as the API leaves them after POST /v1/uploads/:id/complete: staged, processing.
+    const stage = async (count: number) => {
+      await ensureS3Room(2 * count * png.length, ctx.log);
+      const items = Array.from({ length: count }, () => {
+        const assetId = randomUUID();
+        return { assetId, key: stagingKeyFor(assetId) };
+      });
+      await forEachLimit(items, 8, async ({ assetId, key }) => {
+        await p.assets.createUpload({
+          id: assetId,
+          declaredContentType: 'image/png',
+          declaredSize: png.length,
+          stagingKey: key,
+          uploadExpiresAt: new Date(Date.now() + 3_600_000),
+        });
+        await store.put(key, png, 'image/png');
+        await p.assets.transition(assetId, ['pending_upload'], 'processing');
+      });
+      return items;
+    };
+    const warm = await stage(ctx.smoke ? 2 : 20);
+    const items = await stage(n);
+    const ids = items.map((i) => i.assetId);
+
+    // Bare first (it only reads the staged objects); then ours, which publishes and deletes them.
+    const bare = await startBaseline(ctx, 'bare-finalize.ts', services.env);
+    await bare.call({ items: warm });
+    let cpu0 = cpuMs(bare.pid);
+    let phase = startPhase();
+    const { ms: bareMs } = await bare.call<{ ms: number }>({ items });
+    const bareRun = { ...phase.end(), cpuMs: cpuMs(bare.pid) - cpu0 };
+    await bare.stop();
+    ctx.log(`bare: ${round((n * 1000) / bareMs)}/s`);
+
+    const worker = await startWorker(ctx, services.env);
+    const queue = p.queues.queues.finalizeUpload;
+    await forEachLimit(warm, 8, async ({ assetId }) => void (await p.queues.enqueue('finalizeUpload', { assetId })));
+    await p.completions.waitFor(
+      warm.map((w) => w.assetId),
+      120_000,
+    );
+    await queue.pause();
+    await forEachLimit(items, 16, async ({ assetId }) => void (await p.queues.enqueue('finalizeUpload', { assetId })));
+    cpu0 = cpuMs(worker.pid);
+    phase = startPhase();
+    const t0 = performance.now();
+    await queue.resume();
+    await p.completions.waitFor(ids, 600_000);
+    const oursRun = { ...phase.end(), cpuMs: cpuMs(worker.pid) - cpu0 };
+    const oursMs = Math.max(...ids.map((id) => p.completions.seen.get(id)!.at)) - t0;
+    await worker.stop();
+    await emptyBucket(store);
+    ctx.log(`ours: ${round((n * 1000) / oursMs)}/s`);
+
+    const jobsPerS = (n * 1000) / oursMs;
+    const baselineJobsPerS = (n * 1000) / bareMs;
+    return {
+      jobs: n,
+      image_bytes: png.length,
+      jobs_per_s: round(jobsPerS),
+      baseline_jobs_per_s: round(baselineJobsPerS),
+      ratio: round(jobsPerS / baselineJobsPerS, 3),
+      cpu_ms_per_job: round(oursRun.cpuMs / n, 2),
+      baseline_cpu_ms_per_job: round(bareRun.cpuMs / n, 2),
+      worker_concurrency: Number(services.env.WORKER_CONCURRENCY),
+      cpu: { ours: oursRun.cpu, baseline: bareRun.cpu },
+      targets: {},
+      limited_by: `ours ${describeCpu(oursRun.cpu)}; bare ${describeCpu(bareRun.cpu)}`,
+      measured_at: new Date().toISOString(),
+    };
+  } finally {
+    await res.close();
+  }
 }

@@ -13,17 +13,18 @@ import {
   type CpuShare,
   cpuMs,
   describeCpu,
+  ensureS3Room,
   imageServer,
   MB,
   median,
   producer,
+  resources,
   type Producer,
   round,
   type ScenarioResult,
   startBaseline,
   startPhase,
   startWorker,
-  stopAll,
   target,
 } from '../lib.js';
 import type { ObjectStore } from '../../packages/storage/src/index.js';
@@ -53,11 +54,12 @@ export async function rehostUrl(p: Producer, store: ObjectStore, url: string, ti
 export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
   const size = ctx.smoke ? 4 * MB : 200 * MB;
   const runs = ctx.smoke ? 1 : 5;
-  const services = await benchServices(LARGE_FILE_ENV);
-  const images = await imageServer();
-  const p = await producer(services);
-  const store = services.bucket.store;
+  const res = resources();
   try {
+    const services = res.add(await benchServices(LARGE_FILE_ENV), (s) => s.cleanup());
+    const images = res.add(await imageServer(), (i) => i.close());
+    const p = res.add(await producer(services), (x) => x.close());
+    const store = services.bucket.store;
     const image = await images.add(size);
     const warmup = await images.add(MB);
     const worker = await startWorker(ctx, services.env);
@@ -82,7 +84,9 @@ export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
     };
     for (let i = 0; i < runs; i++) {
       ctx.log(`run ${i + 1}/${runs}: bare, then ours (${round(image.bytes / MB)} MB)`);
+      await ensureS3Room(image.bytes, ctx.log);
       base.push(await measure(bare.pid, () => bareOnce(image.url)));
+      await ensureS3Room(image.bytes, ctx.log);
       ours.push(await measure(worker.pid, () => rehostUrl(p, store, image.url, 600_000)));
     }
     await worker.stop();
@@ -110,9 +114,6 @@ export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
       measured_at: new Date().toISOString(),
     };
   } finally {
-    await stopAll();
-    await p.close();
-    await images.close();
-    await services.cleanup();
+    await res.close();
   }
 }

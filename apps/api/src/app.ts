@@ -6,6 +6,7 @@ import type { ApiContext } from './context.js';
 import { createApiMetrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { rejectNul } from './plugins/reject-nul.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,6 +23,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app as unknown as FastifyInstance);
+  app.addHook('preValidation', rejectNul);
 
   const metrics = createApiMetrics(ctx.queues);
   app.addHook('onResponse', async (req, reply) => {

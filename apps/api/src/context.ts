@@ -1,5 +1,5 @@
 import { AssetsRepo, createDb, type Db } from '@rehost/db';
-import { AssetEventHub, createRedis, JobQueues, type Redis } from '@rehost/jobs';
+import { AssetEventHub, createRedis, redisClientName, JobQueues, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
 import type { ApiConfig } from './config.js';
@@ -20,7 +20,7 @@ export interface ApiContext {
 export async function createApiContext(config: ApiConfig, log?: Logger): Promise<ApiContext> {
   const logger = log ?? createLogger({ name: 'api', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
   const db = createDb(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL);
+  const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('api') });
   const queues = new JobQueues(redis, config.QUEUE_PREFIX);
   const events = new AssetEventHub(redis, config.QUEUE_PREFIX);
   // Bounded: an API started while Redis is down must still listen (healthz answers, readyz says why).

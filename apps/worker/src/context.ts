@@ -1,5 +1,5 @@
 import { AssetsRepo, createDb, type Db } from '@rehost/db';
-import { createRedis, type Redis } from '@rehost/jobs';
+import { createRedis, redisClientName, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
 import { BotRegistry } from '@rehost/telegram';
@@ -20,7 +20,7 @@ export interface WorkerContext {
 export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerContext {
   const logger = log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
   const db = createDb(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
-  const redis = createRedis(config.REDIS_URL);
+  const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('worker') });
   const store = storeFromEnv(config);
   const bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL);
   return {

@@ -47,10 +47,15 @@ if (config.WORKER_METRICS_PORT > 0) {
 ctx.log.info({ concurrency: config.WORKER_CONCURRENCY, metricsPort: ops?.port ?? null }, 'worker started');
 // Every worker registers the same schedulers (one id per task): idempotent, and any worker may run them.
 // Not awaited: a Redis that is down at start must not hold the worker back (commands wait for it).
-scheduleMaintenance(queues.queues.maintenance, config.MAINTENANCE_INTERVAL_MS).then(
-  () => ctx.log.info({ everyMs: config.MAINTENANCE_INTERVAL_MS }, 'maintenance scheduled'),
-  (err: unknown) => ctx.log.error({ err }, 'maintenance scheduling failed'),
-);
+const schedule = () =>
+  scheduleMaintenance(queues.queues.maintenance, config.MAINTENANCE_INTERVAL_MS).then(
+    () => ctx.log.info({ everyMs: config.MAINTENANCE_INTERVAL_MS }, 'maintenance scheduled'),
+    (err: unknown) => ctx.log.error({ err }, 'maintenance scheduling failed'),
+  );
+void schedule();
+// Again on every reconnect: a Redis that came back empty (restarted without persistence, failed over)
+// lost the schedulers with the queues, and the sweeper is what re-enqueues the jobs it lost.
+ctx.redis.on('ready', () => void schedule());
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -95,7 +95,8 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
         lockDuration: config.WORKER_LOCK_DURATION_MS,
         stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
         maxStalledCount: 3,
-        ...(key === 'rehost' ? { limiter: { max: config.TELEGRAM_RATE_PER_SECOND, duration: 1000 } } : {}),
+        // Global bound; each bot is held to its own rate by waitForBotSlot (pipeline/bot-rate-gate.ts).
+        ...(key === 'rehost' ? { limiter: { max: config.TELEGRAM_RATE_PER_SECOND * Math.max(1, ctx.bots.names().length), duration: 1000 } } : {}),
       },
     );
     worker.on('error', (err) => log.error({ err, queue: def.queue }, 'worker error'));
@@ -117,8 +118,10 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
 }
 
 async function failAsset(ctx: WorkerContext, key: JobKey, assetId: string, code: string, message: string): Promise<void> {
-  await ctx.assets.markFailed(assetId, code, message);
+  const failed = await ctx.assets.markFailed(assetId, code, message);
   await onPermanentFailure[key]?.(assetId, ctx).catch((err) => ctx.log.warn({ err, assetId }, 'clean-up after failure failed'));
+  // Another run already settled the asset (ready, failed or deleted): a 'failed' event would contradict it.
+  if (!failed) return;
   await announce(ctx, { assetId, status: 'failed', error: { code, message } });
 }
 

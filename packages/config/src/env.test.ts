@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
-import { apiEnv, ConfigError, limitsEnv, parseEnv, redisEnv, s3Env, telegramEnv } from './index.js';
+import { apiEnv, ConfigError, limitsEnv, maintenanceEnv, parseEnv, redisEnv, s3Env, telegramEnv } from './index.js';
 
 const schema = redisEnv.extend(s3Env.shape).extend(limitsEnv.shape).extend(apiEnv.shape).extend(telegramEnv.shape);
 
@@ -67,5 +67,18 @@ describe('parseEnv', () => {
 
   it('treats empty strings as unset', () => {
     expect(parseEnv(schema, { S3_BUCKET: '' }).S3_BUCKET).toBe('rehost');
+  });
+});
+
+describe('maintenanceEnv', () => {
+  it('has sweeper defaults, and 0 turns the schedules off', () => {
+    expect(parseEnv(maintenanceEnv, {})).toEqual({
+      MAINTENANCE_INTERVAL_MS: 60_000,
+      UPLOAD_EXPIRY_GRACE_SECONDS: 3600,
+      STUCK_AFTER_SECONDS: 900,
+      MULTIPART_MAX_AGE_SECONDS: 86_400,
+    });
+    expect(parseEnv(maintenanceEnv, { MAINTENANCE_INTERVAL_MS: '0' }).MAINTENANCE_INTERVAL_MS).toBe(0);
+    expect(() => parseEnv(maintenanceEnv, { STUCK_AFTER_SECONDS: '0' })).toThrow(/^Invalid environment: STUCK_AFTER_SECONDS /);
   });
 });

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -21,6 +22,13 @@ export function createRedis(url: string, opts: RedisOptions = {}): Redis {
     redisOptions: { ...options, ...cluster.redisOptions },
   }) as unknown as Redis;
 }
+
+/**
+ * Name for a process's Redis connections (`CLIENT SETNAME`), so `CLIENT LIST` tells an operator which
+ * process holds which connection, and a connection can be killed on purpose (`CLIENT KILL ID`, the
+ * fault suite). BullMQ names its blocking connections itself (`<prefix>:<base64 queue>`).
+ */
+export const redisClientName = (app: string): string => `rehost-${app}-${hostname()}-${process.pid}`;
 
 /** `?cluster=true` URLs → seed nodes and per-node options; undefined for a single Redis. */
 export function parseClusterUrl(url: string): { nodes: { host: string; port: number }[]; redisOptions: RedisOptions } | undefined {

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
+import { QueueDepthGate } from '../queue-depth.js';
 import { assetView, errorResponse } from './schemas.js';
 
 const rehostBody = z.object({
@@ -30,11 +31,7 @@ export const rehostRoutes =
     const { config, assets, queues } = ctx;
     const botNames = new Set([...(config.TELEGRAM_BOT_TOKEN ? ['default'] : []), ...Object.keys(config.TELEGRAM_BOTS)]);
     // Sampled rather than read per request: a depth check is not worth a Redis round trip each time.
-    let depth = { value: 0, at: 0 };
-    const queueDepth = async () => {
-      if (Date.now() - depth.at > 250) depth = { value: await queues.waitingCount(['rehost']), at: Date.now() };
-      return depth.value;
-    };
+    const depth = new QueueDepthGate(() => queues.waitingCount(['rehost']), config.MAX_QUEUE_DEPTH);
 
     app.post(
       '/v1/rehost',
@@ -65,7 +62,7 @@ export const rehostRoutes =
         if (callbackUrl) {
           await checkUrl(callbackUrl, { allowedHosts: [], trustedPrivateHosts: config.WEBHOOK_ALLOWED_HOSTS });
         }
-        if ((await queueDepth()) >= config.MAX_QUEUE_DEPTH) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
+        if (!(await depth.admit())) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
 
         const { asset, created } = await assets.createRehost({
           id: randomUUID(),

@@ -14,14 +14,17 @@ export async function storeVerifiedStream(
   assetId: string,
   source: Readable,
   signal: AbortSignal,
+  opts: { rerun: boolean },
 ): Promise<VerifiedImage & { key: string }> {
   // The source is handed to the verifier at once, so its errors always have a listener.
   const { header, body, done } = await verifyImageStream(source, {
     maxBytes: ctx.config.MAX_UPLOAD_BYTES,
     maxPixels: ctx.config.MAX_IMAGE_PIXELS,
   });
-  // A previous attempt killed mid-upload leaves parts behind: abort them before uploading again.
-  await ctx.store.abortMultipartUploads(`${PUBLIC_PREFIX}${assetId}.`);
+  // A previous run killed mid-upload leaves parts behind: abort them before uploading again. Only a
+  // re-run can find any, and listing costs a store round trip (a billed list operation on R2) that
+  // first runs, nearly all of them, need not pay; the sweeper aborts whatever is left anyway.
+  if (opts.rerun) await ctx.store.abortMultipartUploads(`${PUBLIC_PREFIX}${assetId}.`);
   // Failures are reported through `done` (and the upload); an 'error' event the upload no longer
   // listens for must not become an uncaught exception.
   body.on('error', () => {});

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, errors } from '@rehost/jobs';
 import { isPreconditionFailed, publicKeyFor, publicUrlFor } from '@rehost/storage';
+import { settleLostReady } from '../pipeline/settle-ready.js';
 import { verifyImageStream } from '../pipeline/verify-image.js';
 import type { Processor } from './types.js';
 
@@ -53,11 +54,9 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log },
       sha256: img.sha256,
     });
     await ctx.store.delete(stagingKey).catch((err) => log.warn({ err }, 'staging delete failed'));
-    if (!stored) {
-      // Deleted while we worked: nothing may stay published for it.
-      await ctx.store.delete(key);
-      return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
-    }
+    // Deleted while we worked (nothing may stay published for it), or another run of this job
+    // finished first (its object is this key: it must stay).
+    if (!stored) return settleLostReady(ctx, assetId, key, log);
     log.info({ size: img.size, contentType: img.contentType }, 'upload verified');
     return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
   } catch (err) {

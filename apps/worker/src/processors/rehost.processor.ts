@@ -5,6 +5,7 @@ import { publicUrlFor } from '@rehost/storage';
 import type { Readable } from 'node:stream';
 import type { WorkerContext } from '../context.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
+import { settleLostReady } from '../pipeline/settle-ready.js';
 import { storeVerifiedStream } from '../pipeline/store-verified.js';
 import type { Processor } from './types.js';
 
@@ -39,13 +40,12 @@ export const rehost: Processor<'rehost'> = async ({ data, log, signal }, ctx) =>
     return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, holder.key!) };
   }
 
-  const img = await storeVerifiedStream(ctx, assetId, opened.stream, signal);
+  // Uploads start only after the move to 'processing': an asset still 'queued' had no earlier run upload anything.
+  const img = await storeVerifiedStream(ctx, assetId, opened.stream, signal, { rerun: asset.status === 'processing' });
   const { key, contentType, size, width, height, sha256 } = img;
   const stored = await ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 });
-  if (!stored) {
-    await ctx.store.delete(img.key);
-    return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
-  }
+  // Lost the race: deleted meanwhile, or another run of this job (same key) finished first.
+  if (!stored) return settleLostReady(ctx, assetId, img.key, log);
   log.info({ size: img.size, contentType: img.contentType }, 'rehost stored');
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, img.key) };
 };
