@@ -47,6 +47,8 @@ export interface TargetResult {
 export interface CpuShare {
   busy_pct: number;
   by: Record<string, number>;
+  /** The busiest process we started, in % of one core (a Node.js process runs JS on one). */
+  busiest?: { name: string; core_pct: number };
 }
 
 export type ScenarioResult = Record<string, unknown> & {
@@ -136,7 +138,7 @@ interface CpuSnapshot {
   idleTicks: number;
   /** Interrupt and softirq time (loopback networking shows up here), no process's. */
   irqTicks: number;
-  byPid: Map<number, { role: string; ticks: number }>;
+  byPid: Map<number, { role: string; ticks: number; ours: boolean }>;
 }
 
 /** Roles of the processes we started (pid → name); the bench process itself is `bench`. */
@@ -148,14 +150,14 @@ function cpuSnapshot(): CpuSnapshot {
   const totalTicks = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
   const idleTicks = cpu[3]! + cpu[4]!;
   const irqTicks = cpu[5]! + cpu[6]!;
-  const byPid = new Map<number, { role: string; ticks: number }>();
+  const byPid = new Map<number, { role: string; ticks: number; ours: boolean }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     const f = statFields(pid);
     if (!f) continue;
     // Anything else is someone else's on a shared machine: named by its command.
-    byPid.set(pid, { role: roles.get(pid) ?? SERVICE_NAMES[f.comm] ?? `other: ${f.comm}`, ticks: f.ticks });
+    byPid.set(pid, { role: roles.get(pid) ?? SERVICE_NAMES[f.comm] ?? `other: ${f.comm}`, ticks: f.ticks, ours: roles.has(pid) && pid !== process.pid });
   }
   return { totalTicks, idleTicks, irqTicks, byPid };
 }
@@ -163,10 +165,12 @@ function cpuSnapshot(): CpuSnapshot {
 function cpuShare(a: CpuSnapshot, b: CpuSnapshot): CpuShare {
   const total = b.totalTicks - a.totalTicks || 1;
   const by: Record<string, number> = {};
-  for (const [pid, { role, ticks }] of b.byPid) {
+  let busiest: { name: string; ticks: number } | undefined;
+  for (const [pid, { role, ticks, ours }] of b.byPid) {
     // A process born during the phase (a new PostgreSQL backend) counts from zero.
     const used = ticks - (a.byPid.get(pid)?.ticks ?? 0);
     by[role] = (by[role] ?? 0) + used;
+    if (ours && used > (busiest?.ticks ?? 0)) busiest = { name: role, ticks: used };
   }
   by['kernel irq'] = b.irqTicks - a.irqTicks;
   const busy = total - (b.idleTicks - a.idleTicks);
@@ -180,7 +184,12 @@ function cpuShare(a: CpuSnapshot, b: CpuSnapshot): CpuShare {
   }
   shares.push(['other', pct(other)]);
   const sorted = shares.filter(([, p]) => p >= 0.5).sort((x, y) => y[1] - x[1]);
-  return { busy_pct: pct(busy), by: Object.fromEntries(sorted) };
+  const cores = os.availableParallelism();
+  return {
+    busy_pct: pct(busy),
+    by: Object.fromEntries(sorted),
+    ...(busiest ? { busiest: { name: busiest.name, core_pct: round((100 * cores * busiest.ticks) / total) } } : {}),
+  };
 }
 
 /** Times a phase and measures what the machine's CPUs did during it. */
@@ -195,13 +204,14 @@ export function startPhase(): { end: () => { ms: number; cpu: CpuShare } } {
   };
 }
 
-/** "CPU-bound: machine 97% busy (worker 45, postgres 20, …)" or "not CPU-bound: …". */
+/** "machine CPU-bound: machine 97% busy (worker 45%, …)", "process CPU-bound: …; one api process at 98% of a core", or "not CPU-bound: …". */
 export function describeCpu(cpu: CpuShare): string {
   const parts = Object.entries(cpu.by)
     .map(([k, v]) => `${k} ${Math.round(v)}%`)
     .join(', ');
-  const bound = cpu.busy_pct >= 85 ? 'CPU-bound' : 'not CPU-bound';
-  return `${bound}: machine ${Math.round(cpu.busy_pct)}% busy (${parts})`;
+  const one = cpu.busiest && cpu.busiest.core_pct >= 85 ? `; one ${cpu.busiest.name} process at ${Math.round(cpu.busiest.core_pct)}% of a core` : '';
+  const bound = cpu.busy_pct >= 85 ? 'machine CPU-bound' : one ? 'process CPU-bound' : 'not CPU-bound';
+  return `${bound}: machine ${Math.round(cpu.busy_pct)}% busy (${parts})${one}`;
 }
 
 // ---------------------------------------------------------------- services

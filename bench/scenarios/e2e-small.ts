@@ -101,19 +101,25 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     const issued = (await (await fetch(`${double.baseUrl}/bot${double.token}/getFile?file_id=b1-0`)).json()) as { result: { file_path: string } };
     const bareUrl = `${double.baseUrl}/file/bot${double.token}/${issued.result.file_path}`;
 
-    const ours = {
+    /** One side of the comparison: how its jobs are queued and how their completions are seen. */
+    interface Side {
+      enqueue: (it: Item) => Promise<unknown>;
+      queue: Pick<Queue, 'pause' | 'resume'>;
+      done: (ids: string[]) => Promise<void>;
+      doneAt: (id: string) => number;
+    }
+    const ours: Side = {
       enqueue: (it: Item) => p.queues.enqueue('rehost', { assetId: it.assetId, source: { type: 'telegram', fileId: it.fileId, fileUniqueId: it.fileUniqueId, bot: 'default' } }),
       queue: p.queues.queues.rehost,
       done: (ids: string[]) => p.completions.waitFor(ids, 900_000),
       doneAt: (id: string) => p.completions.seen.get(id)!.at,
     };
-    const bare = {
+    const bare: Side = {
       enqueue: (it: Item) => bareQueue.add('rehost', { assetId: it.assetId, url: bareUrl, key: `i/${it.assetId}.png` }, { jobId: it.assetId }),
       queue: bareQueue,
       done: (ids: string[]) => bareEvents.waitFor(ids, 900_000),
       doneAt: (id: string) => bareEvents.seen.get(id)!,
     };
-    type Side = typeof ours;
 
     /** Queues `count` jobs on a paused queue, resumes it, and times the workers draining it. */
     const throughput = async (side: Side, workers: Child[], count: number): Promise<Throughput> => {
