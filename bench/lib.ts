@@ -219,6 +219,8 @@ export function describeCpu(cpu: CpuShare): string {
 /**
  * This scenario's own PostgreSQL schema, Redis prefix and bucket, and the environment that
  * points the apps at them: production settings except where the scenario says otherwise.
+ * The sweeper is off: its once-a-minute pass is not what any figure here is about, and the
+ * objects the scenarios delete between phases would only give it work no real system has.
  */
 export async function benchServices(env: Record<string, string> = {}): Promise<TestServices> {
   return createTestServices({
@@ -228,6 +230,7 @@ export async function benchServices(env: Record<string, string> = {}): Promise<T
     S3_QUEUE_SIZE: '4',
     WORKER_CONCURRENCY: '8',
     WORKER_METRICS_PORT: '0',
+    MAINTENANCE_INTERVAL_MS: '0',
     ...env,
   });
 }

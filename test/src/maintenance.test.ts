@@ -44,7 +44,7 @@ const ctx = (): WorkerContext => stack.workerCtx!;
 const withConfig = (overrides: Partial<WorkerContext['config']>): WorkerContext => ({ ...ctx(), config: { ...ctx().config, ...overrides } });
 
 const sweep = (task: MaintenanceTask, context: WorkerContext = ctx()) =>
-  processors.maintenance({ id: `test-${task}`, data: { task }, attemptsMade: 0, log, signal: new AbortController().signal }, context);
+  processors.maintenance({ id: `test-${task}`, data: { task }, attemptsMade: 0, log, signal: new AbortController().signal, reportStored: () => {} }, context);
 
 const sql = (text: string, params: unknown[] = []) =>
   stack.services.db.query(text.replaceAll('"Asset"', `"${stack.services.db.schema}"."Asset"`), params);

@@ -1,6 +1,5 @@
 import { loadConfig } from '@rehost/config';
 import { JobQueues, scheduleMaintenance } from '@rehost/jobs';
-import { PUBLIC_PREFIX } from '@rehost/storage';
 import { BotRegistry } from '@rehost/telegram';
 import { workerConfigSchema } from './config.js';
 import { createWorkerContext } from './context.js';
@@ -22,16 +21,9 @@ ctx.bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOT
 });
 
 const running = startWorkers(ctx, processors, {
-  onJobDone: (queue, outcome, seconds, assetId) => {
+  onJobDone: (queue, outcome, seconds, storedBytes) => {
     metrics.jobDone(queue, outcome, seconds);
-    if (outcome !== 'ready') return;
-    // Count bytes this run stored: a deduplicated asset shares another asset's key and stored nothing.
-    ctx.assets
-      .get(assetId)
-      .then((a) => {
-        if (a?.size && a.key?.startsWith(`${PUBLIC_PREFIX}${assetId}.`)) metrics.storedBytes.inc({ queue }, a.size);
-      })
-      .catch((err: unknown) => ctx.log.debug({ err, assetId }, 'stored-bytes metric lookup failed'));
+    if (storedBytes > 0) metrics.storedBytes.inc({ queue }, storedBytes);
   },
 });
 

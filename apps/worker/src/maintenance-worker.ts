@@ -18,7 +18,7 @@ export function startMaintenanceWorker(ctx: WorkerContext, processor: Processor<
       if (!parsed.success) throw new UnrecoverableError(`invalid ${def.name} payload`);
       const log = ctx.log.child({ queue: def.queue, jobId: job.id, task: parsed.data.task });
       try {
-        return await processor({ id: job.id!, data: parsed.data, attemptsMade: job.attemptsMade, log, signal: new AbortController().signal }, ctx);
+        return await processor({ id: job.id!, data: parsed.data, attemptsMade: job.attemptsMade, log, signal: new AbortController().signal, reportStored: () => {} }, ctx);
       } catch (err) {
         log.warn({ err, attempt: job.attemptsMade + 1 }, 'maintenance task failed');
         throw err;

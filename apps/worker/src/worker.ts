@@ -18,7 +18,7 @@ import { Semaphore } from './semaphore.js';
 
 export interface WorkerHooks {
   /** After every run (metrics); `assetId` lets the hook look up what the run stored. */
-  onJobDone?: (queue: string, outcome: 'ready' | 'failed' | 'retry', seconds: number, assetId: string) => void;
+  onJobDone?: (queue: string, outcome: 'ready' | 'failed' | 'retry', seconds: number, storedBytes: number) => void;
 }
 
 /** What happens to an asset whose job fails for good, per job kind (beyond marking it failed). */
@@ -54,13 +54,17 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
         const release = await slots.acquire();
         const started = performance.now();
         const abort = new AbortController();
+        let storedBytes = 0;
+        const reportStored = (bytes: number) => {
+          storedBytes += bytes;
+        };
         try {
           const result = await processor(
-            { id: job.id!, data: data as never, attemptsMade: job.attemptsMade, log: jobLog, signal: abort.signal },
+            { id: job.id!, data: data as never, attemptsMade: job.attemptsMade, log: jobLog, signal: abort.signal, reportStored },
             ctx,
           );
           await announce(ctx, result);
-          hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000, data.assetId);
+          hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000, storedBytes);
           return result;
         } catch (err) {
           abort.abort();
@@ -76,12 +80,12 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
             const message = appErr?.message ?? 'processing failed after retries';
             jobLog.warn({ code, err: appErr ? undefined : err }, 'job failed for good');
             await failAsset(ctx, key, data.assetId, code, message);
-            hooks.onJobDone?.(def.queue, 'failed', (performance.now() - started) / 1000, data.assetId);
+            hooks.onJobDone?.(def.queue, 'failed', (performance.now() - started) / 1000, storedBytes);
             // The job completes: the asset carries the failure; BullMQ must not retry.
             return { assetId: data.assetId, status: 'failed', error: { code, message } };
           }
           jobLog.info({ code: appErr?.code, err: appErr ? undefined : err, attempt: job.attemptsMade + 1 }, 'job will be retried');
-          hooks.onJobDone?.(def.queue, 'retry', (performance.now() - started) / 1000, data.assetId);
+          hooks.onJobDone?.(def.queue, 'retry', (performance.now() - started) / 1000, storedBytes);
           throw err;
         } finally {
           release();

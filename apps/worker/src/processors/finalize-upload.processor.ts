@@ -19,7 +19,7 @@ const discard = () =>
  * key — only if they are still the bytes we verified (If-Match on the ETag). The
  * staging key stays writable until its URL expires; the public key never changes.
  */
-export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log }, ctx) => {
+export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, reportStored }, ctx) => {
   const { assetId } = data;
   const asset = await ctx.assets.get(assetId);
   if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
@@ -57,6 +57,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log },
     // Deleted while we worked (nothing may stay published for it), or another run of this job
     // finished first (its object is this key: it must stay).
     if (!stored) return settleLostReady(ctx, assetId, key, log);
+    reportStored(img.size);
     log.info({ size: img.size, contentType: img.contentType }, 'upload verified');
     return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
   } catch (err) {

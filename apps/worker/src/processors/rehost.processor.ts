@@ -18,7 +18,7 @@ const waitForHolder = (holderId: string) =>
  * (file_unique_id) maps to one object: the first asset to claim it downloads; later
  * ones share its key without a second download.
  */
-export const rehost: Processor<'rehost'> = async ({ data, log, signal }, ctx) => {
+export const rehost: Processor<'rehost'> = async ({ data, log, signal, reportStored }, ctx) => {
   const { assetId, source } = data;
   const asset = await ctx.assets.get(assetId);
   if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
@@ -46,6 +46,7 @@ export const rehost: Processor<'rehost'> = async ({ data, log, signal }, ctx) =>
   const stored = await ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 });
   // Lost the race: deleted meanwhile, or another run of this job (same key) finished first.
   if (!stored) return settleLostReady(ctx, assetId, img.key, log);
+  reportStored(img.size);
   log.info({ size: img.size, contentType: img.contentType }, 'rehost stored');
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, img.key) };
 };

@@ -9,6 +9,8 @@ export interface JobRun<K extends JobKey> {
   attemptsMade: number;
   log: Logger;
   signal: AbortSignal;
+  /** Counts bytes this run wrote to the store (metrics); a deduplicated asset stores nothing. */
+  reportStored: (bytes: number) => void;
 }
 
 /**

@@ -86,6 +86,7 @@ const run = (attemptsMade: number) => ({
   attemptsMade,
   log: createLogger({ name: 'test', level: 'silent' }),
   signal: new AbortController().signal,
+  reportStored: () => {},
 });
 
 describe('webhook processor', () => {
