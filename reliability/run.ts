@@ -5,8 +5,8 @@
  * Every scenario runs against the real PostgreSQL, Redis and S3 server, with the apps as child
  * processes (or the API in-process where it is not what is faulted), submits a batch, injects its
  * fault, waits for terminal states (on completion events, bounded) and counts. Results go to
- * reliability/results/latest.json and latest.md; a full run also rewrites the table in
- * docs/RELIABILITY.md. Exits 1 if anything was lost or duplicated, or a scenario check failed.
+ * reliability/results/latest.json and latest.md (a --smoke run: smoke.json and smoke.md); a full
+ * run also rewrites the table in docs/RELIABILITY.md. Exits 1 if anything was lost or duplicated, or a scenario check failed.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -92,9 +92,11 @@ const report = {
 };
 const resultsDir = path.join(ROOT, 'reliability/results');
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+// A smoke run writes smoke.*, so ./test.sh never overwrites the committed full run.
+const base = smoke ? 'smoke' : 'latest';
+writeFileSync(path.join(resultsDir, `${base}.json`), `${JSON.stringify(report, null, 2)}\n`);
 const table = markdownTable(report);
-writeFileSync(path.join(resultsDir, 'latest.md'), table);
+writeFileSync(path.join(resultsDir, `${base}.md`), table);
 if (!smoke && !only) {
   // The docs show the latest full run: the table between the markers is replaced.
   const doc = path.join(ROOT, 'docs/RELIABILITY.md');
@@ -106,5 +108,5 @@ if (!smoke && !only) {
   if (i >= 0 && j > i) writeFileSync(doc, `${text.slice(0, i + begin.length)}\n${table}${text.slice(j)}`);
 }
 log(`\n${table}`);
-log(`fault suite ${ok ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)} s; results in reliability/results/latest.json`);
+log(`fault suite ${ok ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)} s; results in reliability/results/${base}.json`);
 process.exit(ok ? 0 : 1);

@@ -11,6 +11,18 @@ import { submitTelegram } from '../lib/submit.js';
 import { type Check, mapLimit, tally } from '../lib/tally.js';
 import type { Scenario } from './types.js';
 
+/** Our connections currently open (a round must not fire while the apps are still reconnecting). */
+async function ourConnections(redis: Redis, ours: (name: string) => boolean): Promise<number> {
+  const list = (await redis.client('LIST')) as string;
+  return list.split('\n').filter((line) => ours(/ name=(\S*)/.exec(line)?.[1] ?? '')).length;
+}
+
+/** Waits (bounded) until the apps have reconnected: ioredis reconnects with a back-off after a kill. */
+async function reconnected(redis: Redis, ours: (name: string) => boolean, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while ((await ourConnections(redis, ours)) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+}
+
 /** Kills the connections whose name marks them as ours; returns how many. */
 export async function killClients(redis: Redis, ours: (name: string) => boolean): Promise<number> {
   const list = (await redis.client('LIST')) as string;
@@ -47,6 +59,7 @@ export const redisKill: Scenario = {
       for (let r = 0; r < rounds; r++) {
         // Each round once more downloads have begun since the last one (the apps reconnected and took jobs).
         await downloadsStarted(r === 0 ? 1 : 2);
+        await reconnected(stage.services.redis.redis, ours);
         killed.push(await killClients(stage.services.redis.redis, ours));
         if (r === 0) second = mapLimit(files.slice(n / 2), 4, (f) => submitTelegram(client, f, { deadline }));
       }
