@@ -4,6 +4,7 @@
  * `redactSecrets` strips those from every string, and values under secret-sounding
  * keys are replaced whatever their depth.
  */
+import { SECRET_ENV_NAMES } from '@rehost/config';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -58,13 +59,7 @@ const SECRET_KEYS = new Set(
     'credentials',
     'signature',
     'uploadUrl',
-    'S3_SECRET_ACCESS_KEY',
-    'S3_ACCESS_KEY_ID',
-    'TELEGRAM_BOT_TOKEN',
-    'TELEGRAM_BOTS',
-    'API_TOKENS',
-    'DASHBOARD_PASSWORD',
-    'WEBHOOK_SIGNING_SECRET',
+    ...SECRET_ENV_NAMES,
   ].map(normalizeKey),
 );
 
