@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { JobQueues } from '@rehost/jobs';
+import { type JobQueues, queueDepthGaugeOptions } from '@rehost/jobs';
 
 /** API process metrics; one registry per app instance (tests build several). */
 export function createApiMetrics(queues: JobQueues) {
@@ -24,18 +24,7 @@ export function createApiMetrics(queues: JobQueues) {
     buckets: [10e3, 100e3, 500e3, 1e6, 5e6, 10e6, 20e6, 50e6],
     registers: [registry],
   });
-  new Gauge({
-    name: 'rehost_queue_depth',
-    help: 'Jobs by queue and state',
-    labelNames: ['queue', 'state'] as const,
-    registers: [registry],
-    async collect() {
-      for (const [, q] of Object.entries(queues.queues)) {
-        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
-      }
-    },
-  });
+  new Gauge({ ...queueDepthGaugeOptions(Object.values(queues.queues)), registers: [registry] });
   return { registry, httpRequests, httpDuration, uploadSizes };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;

@@ -1,3 +1,4 @@
+import { queueDepthGaugeOptions } from '@rehost/jobs';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Queue } from 'bullmq';
 
@@ -50,18 +51,7 @@ export function createWorkerMetrics(opts: { queues: Queue[] }) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  new Gauge({
-    name: 'rehost_queue_depth',
-    help: 'Jobs by queue and state',
-    labelNames: ['queue', 'state'] as const,
-    registers: [registry],
-    async collect() {
-      for (const q of opts.queues) {
-        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
-      }
-    },
-  });
+  new Gauge({ ...queueDepthGaugeOptions(opts.queues), registers: [registry] });
 
   return {
     registry,

@@ -58,12 +58,17 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
         const reportStored = (bytes: number) => {
           storedBytes += bytes;
         };
+        // Whether the asset wants a callback, as its processor read it (saves announce() a read).
+        let hasCallback: boolean | undefined;
+        const noteCallback = (wanted: boolean) => {
+          hasCallback = wanted;
+        };
         try {
           const result = await processor(
-            { id: job.id!, data: data as never, attemptsMade: job.attemptsMade, log: jobLog, signal: abort.signal, reportStored },
+            { id: job.id!, data: data as never, attemptsMade: job.attemptsMade, log: jobLog, signal: abort.signal, reportStored, noteCallback },
             ctx,
           );
-          await announce(ctx, result);
+          await announce(ctx, result, hasCallback);
           hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000, storedBytes);
           return result;
         } catch (err) {
@@ -79,7 +84,7 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
             const code = appErr?.code ?? 'internal';
             const message = appErr?.message ?? 'processing failed after retries';
             jobLog.warn({ code, err: appErr ? undefined : err }, 'job failed for good');
-            await failAsset(ctx, key, data.assetId, code, message);
+            await failAsset(ctx, key, data.assetId, code, message, hasCallback);
             hooks.onJobDone?.(def.queue, 'failed', (performance.now() - started) / 1000, storedBytes);
             // The job completes: the asset carries the failure; BullMQ must not retry.
             return { assetId: data.assetId, status: 'failed', error: { code, message } };
@@ -121,21 +126,28 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
   };
 }
 
-async function failAsset(ctx: WorkerContext, key: JobKey, assetId: string, code: string, message: string): Promise<void> {
+async function failAsset(
+  ctx: WorkerContext,
+  key: JobKey,
+  assetId: string,
+  code: string,
+  message: string,
+  hasCallback?: boolean,
+): Promise<void> {
   const failed = await ctx.assets.markFailed(assetId, code, message);
   await onPermanentFailure[key]?.(assetId, ctx).catch((err) => ctx.log.warn({ err, assetId }, 'clean-up after failure failed'));
   // Another run already settled the asset (ready, failed or deleted): a 'failed' event would contradict it.
   if (!failed) return;
-  await announce(ctx, { assetId, status: 'failed', error: { code, message } });
+  await announce(ctx, { assetId, status: 'failed', error: { code, message } }, hasCallback);
 }
 
 /**
  * Every terminal result becomes a completion event (CONTRACT.md §5), and a signed callback
  * when the asset asked for one. Webhook jobs report deliveries, not asset states: no event.
  */
-async function announce(ctx: WorkerContext, result: AssetEvent | ResultOf<Catalog['webhook']>): Promise<void> {
+async function announce(ctx: WorkerContext, result: AssetEvent | ResultOf<Catalog['webhook']>, hasCallback?: boolean): Promise<void> {
   if (!(TERMINAL_STATUSES as readonly string[]).includes(result.status)) return;
   const event = result as AssetEvent;
   await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
-  await enqueueWebhook(ctx, event);
+  await enqueueWebhook(ctx, event, hasCallback);
 }

@@ -11,3 +11,4 @@ export * from './redis.js';
 export * from './rehost.job.js';
 export * from './webhook.job.js';
 export * from './webhook-signature.js';
+export * from './queue-depth-metric.js';

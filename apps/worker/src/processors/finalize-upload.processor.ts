@@ -19,9 +19,10 @@ const discard = () =>
  * key — only if they are still the bytes we verified (If-Match on the ETag). The
  * staging key stays writable until its URL expires; the public key never changes.
  */
-export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, reportStored }, ctx) => {
+export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, reportStored, noteCallback }, ctx) => {
   const { assetId } = data;
   const asset = await ctx.assets.get(assetId);
+  noteCallback?.(Boolean(asset?.callbackUrl));
   if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
   if (asset.status === 'ready' || asset.status === 'failed' || asset.status === 'expired') {
     return { assetId, status: asset.status };

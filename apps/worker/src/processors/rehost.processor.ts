@@ -18,9 +18,10 @@ const waitForHolder = (holderId: string) =>
  * (file_unique_id) maps to one object: the first asset to claim it downloads; later
  * ones share its key without a second download.
  */
-export const rehost: Processor<'rehost'> = async ({ data, log, signal, reportStored }, ctx) => {
+export const rehost: Processor<'rehost'> = async ({ data, log, signal, reportStored, noteCallback }, ctx) => {
   const { assetId, source } = data;
   const asset = await ctx.assets.get(assetId);
+  noteCallback?.(Boolean(asset?.callbackUrl));
   if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
   if (asset.status === 'ready' || asset.status === 'failed' || asset.status === 'expired') return { assetId, status: asset.status };
   await ctx.assets.transition(assetId, ['queued'], 'processing');

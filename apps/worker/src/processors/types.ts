@@ -11,6 +11,8 @@ export interface JobRun<K extends JobKey> {
   signal: AbortSignal;
   /** Counts bytes this run wrote to the store (metrics); a deduplicated asset stores nothing. */
   reportStored: (bytes: number) => void;
+  /** Tells the runner whether the asset has a callbackUrl (it read the row anyway; spares a second read). */
+  noteCallback?: (wanted: boolean) => void;
 }
 
 /**
