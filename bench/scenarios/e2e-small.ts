@@ -9,7 +9,6 @@
  * from this process) shares the machine's cores: the workers, PostgreSQL, Redis, RGW, the double.
  */
 import { randomUUID } from 'node:crypto';
-import { dedupeKeyForTelegram } from '../../packages/db/src/index.js';
 import type { Redis } from '../../packages/jobs/src/index.js';
 import { startBotApiDouble, makePngOfSize } from '../../packages/testing/src/index.js';
 import { QueueEvents, Queue } from '../deps/bullmq.js';
@@ -89,7 +88,6 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
           telegramFileId: it.fileId,
           telegramFileUniqueId: it.fileUniqueId,
           telegramBot: 'default',
-          dedupeKey: dedupeKeyForTelegram(it.fileUniqueId),
         });
       });
       return items;

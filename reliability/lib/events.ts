@@ -20,7 +20,7 @@ export class EventTracker {
       prefix,
       ({ event }) => {
         this.all.push(event);
-        if (TERMINAL_STATUSES.includes(event.status) && !this.terminal.has(event.assetId)) this.terminal.set(event.assetId, event);
+        if ((TERMINAL_STATUSES as readonly string[]).includes(event.status) && !this.terminal.has(event.assetId)) this.terminal.set(event.assetId, event);
         for (const l of this.listeners) l();
       },
       { from: '0', blockMs: 500 },

@@ -148,7 +148,7 @@ describe('the demo upload page', () => {
     expect(await text(page, '#percent')).toBe('100%');
 
     const shownUrl = await text(page, '#url');
-    expect(shownUrl).toMatch(new RegExp(`^${stack.services.env.PUBLIC_BASE_URL}/i/[0-9a-f-]{36}\\.png$`));
+    expect(shownUrl).toMatch(new RegExp(`^${stack.services.env.PUBLIC_BASE_URL}/i/[0-9a-f]{32}\\.png$`));
     const image = page.getByRole('img', { name: 'Uploaded image holiday photo.png' });
     expect(await image.getAttribute('src')).toBe(shownUrl);
     const loaded = await image.evaluate((img: any) => ({ complete: img.complete, width: img.naturalWidth, height: img.naturalHeight }));

@@ -10,6 +10,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BotApiDouble, makePng, makePngOfSize, sha256, startBotApiDouble } from '@rehost/testing';
+import { publicKeyPrefixFor } from '@rehost/storage';
 import { waitTerminal } from './helpers.js';
 import { freePort, startApp, stopAllApps, workerStarted, apiListening } from './processes.js';
 import { type Stack, startStack } from './stack.js';
@@ -118,7 +119,7 @@ describe('worker SIGKILL mid-job', () => {
     await first.waitForLine(workerStarted);
     const assetId = await rehost('sigkill-file');
     await file.started;
-    const open = await until(async () => (await store.listMultipartUploads('')).filter((u) => u.key.includes(assetId)), (u) => u.length > 0);
+    const open = await until(async () => (await store.listMultipartUploads('')).filter((u) => u.key.startsWith(publicKeyPrefixFor(assetId))), (u) => u.length > 0);
     expect(open).toHaveLength(1);
 
     first.kill('SIGKILL');

@@ -51,17 +51,20 @@ describe('Telegram rehost', () => {
     expect(await stack.services.bucket.store.listMultipartUploads('')).toEqual([]);
   });
 
-  it('answers a repeat request for a ready file with 200 at once, without a download', async () => {
+  it('answers a repeat request for a ready file with 200 at once: its own asset, the same bytes, no download', async () => {
     const bytes = makePng(30, 30);
     const ids = nextIds();
     bot.addFile({ ...ids, bytes });
     const first = await rehost(ids);
     const ready = await waitTerminal(stack, first.body.assetId);
     const downloads = bot.stats.downloadsByFileId.get(ids.fileId);
+    const getFiles = bot.stats.getFile;
     const again = await rehost(ids);
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ assetId: first.body.assetId, status: 'ready', url: ready.url });
+    expect(again.body).toMatchObject({ status: 'ready', url: ready.url, sha256: ready.sha256 });
+    expect(again.body.assetId).not.toBe(first.body.assetId);
     expect(bot.stats.downloadsByFileId.get(ids.fileId)).toBe(downloads);
+    expect(bot.stats.getFile).toBe(getFiles);
   });
 
   it('8 concurrent requests for one file give one download and one URL', async () => {

@@ -33,7 +33,8 @@ describe('direct upload: happy path', () => {
     const asset = await waitTerminal(stack, assetId);
     expect(asset).toMatchObject({ id: assetId, status: 'ready', contentType: 'image/png', width: 64, height: 48, size: png.length, sha256: sha256(png), ownerId: 'u1' });
     expect(asset.url).toBe(`${stack.services.env.PUBLIC_BASE_URL}/${asset.key}`);
-    expect(asset.key).toMatch(/^i\/[0-9a-f-]{36}\.png$/);
+    // A key of the run's own (write-once), never the filename or a caller's choice.
+    expect(asset.key).toMatch(/^i\/[0-9a-f]{32}\.png$/);
 
     // Anonymous GET, as the CDN does: same bytes, sniffed type, immutable caching.
     const res = await fetch(asset.url);

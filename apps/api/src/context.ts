@@ -1,4 +1,4 @@
-import { AssetsRepo, createDb, type Db } from '@rehost/db';
+import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/db';
 import { AssetEventHub, createRedis, redisClientName, JobQueues, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
@@ -8,7 +8,10 @@ import type { ApiConfig } from './config.js';
 export interface ApiContext {
   config: ApiConfig;
   log: Logger;
+  /** Prisma (off the hot path). */
   db: Db;
+  /** Plain pg: the per-request statements (AssetsRepo). */
+  sql: SqlPool;
   assets: AssetsRepo;
   redis: Redis;
   queues: JobQueues;
@@ -19,7 +22,8 @@ export interface ApiContext {
 
 export async function createApiContext(config: ApiConfig, log?: Logger): Promise<ApiContext> {
   const logger = log ?? createLogger({ name: 'api', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
-  const db = createDb(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL, { max: 2 });
+  const sql = createSql(config.DATABASE_URL);
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('api') });
   const queues = new JobQueues(redis, config.QUEUE_PREFIX);
   const events = new AssetEventHub(redis, config.QUEUE_PREFIX);
@@ -31,7 +35,8 @@ export async function createApiContext(config: ApiConfig, log?: Logger): Promise
     config,
     log: logger,
     db,
-    assets: new AssetsRepo(db),
+    sql,
+    assets: new AssetsRepo(sql),
     redis,
     queues,
     events,
@@ -41,6 +46,7 @@ export async function createApiContext(config: ApiConfig, log?: Logger): Promise
       await queues.close();
       redis.disconnect();
       await db.$disconnect();
+      await sql.end();
       store.destroy();
     },
   };

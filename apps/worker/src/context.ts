@@ -1,4 +1,4 @@
-import { AssetsRepo, createDb, type Db } from '@rehost/db';
+import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/db';
 import { createRedis, redisClientName, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
@@ -9,7 +9,10 @@ import type { WorkerConfig } from './config.js';
 export interface WorkerContext {
   config: WorkerConfig;
   log: Logger;
+  /** Prisma: the sweeper's and the webhook log's queries (off the hot path). */
   db: Db;
+  /** Plain pg: the per-job statements (AssetsRepo). */
+  sql: SqlPool;
   assets: AssetsRepo;
   redis: Redis;
   store: ObjectStore;
@@ -19,7 +22,8 @@ export interface WorkerContext {
 
 export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerContext {
   const logger = log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
-  const db = createDb(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
+  const db = createDb(config.DATABASE_URL, { max: 4 });
+  const sql = createSql(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('worker') });
   const store = storeFromEnv(config);
   const bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL);
@@ -27,13 +31,15 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
     config,
     log: logger,
     db,
-    assets: new AssetsRepo(db),
+    sql,
+    assets: new AssetsRepo(sql),
     redis,
     store,
     bots,
     close: async () => {
       redis.disconnect();
       await db.$disconnect();
+      await sql.end();
       store.destroy();
     },
   };

@@ -1,10 +1,18 @@
 /**
- * Every state change of an asset. Transitions are conditional UPDATEs (compare-and-set
- * on `status`), so two workers or two API calls racing on one asset end in one state.
+ * Every state change of an asset, as named prepared statements on plain `pg` (see sql.ts).
+ *
+ * The invariants that span rows are the database's to keep, never timing's:
+ * - transitions are compare-and-set UPDATEs on `status` and `deletedAt IS NULL`, so two runs or
+ *   a run and a DELETE end in one state;
+ * - a stored object may be shared by many assets; sharing it and deciding whether the last
+ *   sharer is gone are serialised per key by a transaction-scoped advisory lock (`lockKey`);
+ * - the in-flight claim on a Telegram file (`dedupeKey`) is unique and, by a CHECK constraint,
+ *   held only by live queued/processing rows;
+ * - an idempotency key is unique over all rows, deleted ones included.
  */
-import type { Db } from './client.js';
-import { Prisma, type Asset } from './generated/prisma/client.js';
+import type { Asset } from './generated/prisma/client.js';
 import type { AssetStatus } from './generated/prisma/enums.js';
+import { inTransaction, isPgUniqueViolation, type SqlClient, type SqlPool } from './sql.js';
 
 export type { Asset };
 
@@ -23,12 +31,15 @@ export interface NewRehostAsset {
   id: string;
   sourceType: 'telegram' | 'url';
   telegramFileId?: string | undefined;
+  /** As the caller claims it; checked against getFile's answer before it is trusted. */
   telegramFileUniqueId?: string | undefined;
   telegramBot?: string | undefined;
   sourceUrl?: string | undefined;
   ownerId?: string | undefined;
+  /** Already scoped to the caller's token (see the API's idempotency module). */
   idempotencyKey?: string | undefined;
-  dedupeKey?: string | undefined;
+  /** Fingerprint of the request body that goes with `idempotencyKey`. */
+  requestHash?: string | undefined;
   callbackUrl?: string | undefined;
   metadata?: Record<string, unknown> | undefined;
 }
@@ -42,136 +53,267 @@ export interface StoredImage {
   sha256: string;
 }
 
-const LIVE = { deletedAt: null } as const;
-
-export function isUniqueViolation(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
-}
+/** What a ready asset shares with a newcomer: its object and what was verified about it. */
+export type SharedObject = StoredImage & { fileKey: string | null; telegramFileUniqueId: string | null };
 
 export const dedupeKeyForTelegram = (fileUniqueId: string): string => `tg:${fileUniqueId}`;
 
-export class AssetsRepo {
-  constructor(private readonly db: Db) {}
+const IN_FLIGHT = `status IN ('queued', 'processing')`;
 
-  createUpload(a: NewUploadAsset): Promise<Asset> {
-    return this.db.asset.create({
-      data: {
-        id: a.id,
-        status: 'pending_upload',
-        sourceType: 'upload',
-        declaredContentType: a.declaredContentType,
-        declaredSize: a.declaredSize,
-        stagingKey: a.stagingKey,
-        uploadExpiresAt: a.uploadExpiresAt,
-        filename: a.filename ?? null,
-        ownerId: a.ownerId ?? null,
-        metadata: (a.metadata as Prisma.InputJsonValue | undefined) ?? Prisma.JsonNull,
-      },
-    });
+const INSERT_COLUMNS = [
+  'id',
+  'status',
+  'sourceType',
+  'telegramFileId',
+  'telegramFileUniqueId',
+  'telegramBot',
+  'sourceUrl',
+  'ownerId',
+  'idempotencyKey',
+  'requestHash',
+  'callbackUrl',
+  'metadata',
+  'key',
+  'contentType',
+  'size',
+  'width',
+  'height',
+  'sha256',
+  'fileKey',
+  'filename',
+  'declaredContentType',
+  'declaredSize',
+  'stagingKey',
+  'uploadExpiresAt',
+] as const;
+type InsertRow = { [K in (typeof INSERT_COLUMNS)[number]]?: unknown };
+
+/** One INSERT for every kind of new asset; a taken idempotency key inserts nothing (no error). */
+const INSERT_ASSET = `INSERT INTO "Asset" (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}, "readyAt", "updatedAt")
+  VALUES (${INSERT_COLUMNS.map((c, i) => (c === 'metadata' ? `$${i + 1}::jsonb` : c === 'status' ? `$${i + 1}::"AssetStatus"` : c === 'sourceType' ? `$${i + 1}::"SourceType"` : `$${i + 1}`)).join(', ')},
+    CASE WHEN $2 = 'ready' THEN now() END, now())
+  ON CONFLICT ("idempotencyKey") DO NOTHING
+  RETURNING *`;
+
+const insertValues = (row: InsertRow): unknown[] =>
+  INSERT_COLUMNS.map((c) => {
+    const v = row[c];
+    if (c === 'metadata') return v === undefined || v === null ? null : JSON.stringify(v);
+    return v ?? null;
+  });
+
+type Queryable = SqlPool | SqlClient;
+
+async function one<T>(q: Queryable, name: string, text: string, values: unknown[]): Promise<T | null> {
+  const res = await q.query({ name, text, values });
+  return (res.rows[0] as T | undefined) ?? null;
+}
+
+/** Serialises everyone who shares or releases the object at `key`, until the transaction ends. */
+async function lockKey(c: SqlClient, key: string): Promise<void> {
+  await c.query({ name: 'asset_lock_key', text: `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, values: [`object:${key}`] });
+}
+
+/** Whether a live asset other than `exceptId` refers to `key`. Run under `lockKey`. */
+async function keyIsShared(c: SqlClient, key: string, exceptId: string | null): Promise<boolean> {
+  const row = await one<{ n: number }>(
+    c,
+    'asset_key_shared',
+    `SELECT count(*)::int AS n FROM "Asset" WHERE "key" = $1 AND "deletedAt" IS NULL AND ($2::uuid IS NULL OR id <> $2::uuid)`,
+    [key, exceptId],
+  );
+  return (row?.n ?? 0) > 0;
+}
+
+/**
+ * Interleaving points for deterministic race tests: a test awaits here to decide which of two
+ * transactions goes first. Production passes none.
+ */
+export interface AssetsRepoHooks {
+  /** In `softDelete`, after the row is marked deleted and before the key's lock is taken. */
+  afterDeleteMarked?: (assetId: string) => Promise<void>;
+  /** In `createShared`/`markReadyShared`, after the object was seen held and before the share is written. */
+  afterShareChecked?: (key: string) => Promise<void>;
+}
+
+export class AssetsRepo {
+  constructor(
+    private readonly pool: SqlPool,
+    private readonly hooks: AssetsRepoHooks = {},
+  ) {}
+
+  async createUpload(a: NewUploadAsset): Promise<Asset> {
+    const row = await one<Asset>(
+      this.pool,
+      'asset_insert',
+      INSERT_ASSET,
+      insertValues({ ...a, status: 'pending_upload', sourceType: 'upload' }),
+    );
+    return row!;
   }
 
   /**
-   * Inserts a rehost asset, or returns the live asset that already holds its
-   * idempotency key or dedupe key. The unique indexes decide, so concurrent
-   * requests for one file cannot both create an asset.
+   * Inserts a queued rehost asset. With an idempotency key that is taken already, inserts
+   * nothing and returns the asset that holds it — deleted or not: the caller decides what a
+   * retry means (same asset, 409 for another body, 410 when deleted).
    */
   async createRehost(a: NewRehostAsset): Promise<{ asset: Asset; created: boolean }> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await this.findByClaims(a.idempotencyKey, a.dedupeKey);
-      if (existing) return { asset: existing, created: false };
-      try {
-        const asset = await this.db.asset.create({
-          data: {
-            id: a.id,
-            status: 'queued',
-            sourceType: a.sourceType,
-            telegramFileId: a.telegramFileId ?? null,
-            telegramFileUniqueId: a.telegramFileUniqueId ?? null,
-            telegramBot: a.telegramBot ?? null,
-            sourceUrl: a.sourceUrl ?? null,
-            ownerId: a.ownerId ?? null,
-            idempotencyKey: a.idempotencyKey ?? null,
-            dedupeKey: a.dedupeKey ?? null,
-            callbackUrl: a.callbackUrl ?? null,
-            metadata: (a.metadata as Prisma.InputJsonValue | undefined) ?? Prisma.JsonNull,
-          },
-        });
-        return { asset, created: true };
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err;
-        // Lost the race: loop and read the winner (it may also have just failed and released its claim).
-      }
-    }
-    throw new Error('could not create or find asset after repeated unique-key races');
+    return this.insertOrFind(this.pool, { ...a, status: 'queued' });
   }
 
-  private async findByClaims(idempotencyKey?: string, dedupeKey?: string): Promise<Asset | null> {
-    const or: Prisma.AssetWhereInput[] = [];
-    if (idempotencyKey) or.push({ idempotencyKey });
-    if (dedupeKey) or.push({ dedupeKey });
-    if (or.length === 0) return null;
-    return this.db.asset.findFirst({ where: { OR: or }, orderBy: { createdAt: 'asc' } });
+  /**
+   * Creates a ready asset sharing `from`'s object — only if a live asset still holds that
+   * object when the key's lock is taken (else null: a DELETE removed the last one, store anew).
+   */
+  async createShared(a: NewRehostAsset, from: SharedObject): Promise<{ asset: Asset; created: boolean } | null> {
+    return inTransaction(this.pool, async (c) => {
+      await lockKey(c, from.key);
+      if (!(await keyIsShared(c, from.key, null))) return null;
+      await this.hooks.afterShareChecked?.(from.key);
+      return this.insertOrFind(c, { ...a, ...from, status: 'ready' });
+    });
+  }
+
+  private async insertOrFind(q: Queryable, row: InsertRow): Promise<{ asset: Asset; created: boolean }> {
+    const inserted = await one<Asset>(q, 'asset_insert', INSERT_ASSET, insertValues(row));
+    if (inserted) return { asset: inserted, created: true };
+    // ON CONFLICT waited for the holder's commit: it is visible to this next statement.
+    const holder = await this.findByIdempotencyKey(String(row.idempotencyKey), q);
+    if (!holder) throw new Error('idempotency key conflict without a holder');
+    return { asset: holder, created: false };
+  }
+
+  /** The asset that holds an idempotency key, deleted ones included. */
+  findByIdempotencyKey(idempotencyKey: string, q: Queryable = this.pool): Promise<Asset | null> {
+    return one<Asset>(q, 'asset_by_idempotency_key', `SELECT * FROM "Asset" WHERE "idempotencyKey" = $1`, [idempotencyKey]);
+  }
+
+  /**
+   * A live ready asset stored from this very file id of this bot (so its bytes are the ones
+   * the caller can fetch itself: no caller-supplied identity decides who gets which bytes).
+   */
+  findStoredTelegramFile(bot: string, fileId: string): Promise<Asset | null> {
+    return one<Asset>(
+      this.pool,
+      'asset_stored_tg_file',
+      `SELECT * FROM "Asset" WHERE "telegramFileId" = $1 AND "telegramBot" = $2 AND status = 'ready'
+         AND "deletedAt" IS NULL AND "fileKey" IS NOT NULL AND "key" IS NOT NULL LIMIT 1`,
+      [fileId, bot],
+    );
+  }
+
+  /** A live ready asset holding the file `fileKey` (verified by getFile when it was stored). */
+  findStoredFile(fileKey: string): Promise<Asset | null> {
+    return one<Asset>(
+      this.pool,
+      'asset_stored_file',
+      `SELECT * FROM "Asset" WHERE "fileKey" = $1 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1`,
+      [fileKey],
+    );
   }
 
   get(id: string): Promise<Asset | null> {
-    return this.db.asset.findFirst({ where: { id, ...LIVE } });
+    return one<Asset>(this.pool, 'asset_get', `SELECT * FROM "Asset" WHERE id = $1 AND "deletedAt" IS NULL`, [id]);
   }
 
-  /** Moves `from` → `to` only if the asset is still in one of `from`; returns whether it did. */
-  async transition(id: string, from: AssetStatus[], to: AssetStatus, data: Prisma.AssetUpdateManyMutationInput = {}): Promise<boolean> {
-    const { count } = await this.db.asset.updateMany({ where: { id, status: { in: from }, ...LIVE }, data: { ...data, status: to } });
-    return count === 1;
-  }
-
-  markReady(id: string, img: StoredImage): Promise<boolean> {
-    return this.transition(id, ['queued', 'processing'], 'ready', {
-      ...img,
-      readyAt: new Date(),
-      errorCode: null,
-      errorMessage: null,
-    });
-  }
-
-  /** Failing releases the dedupe claim so a later request for the same file can try again. */
-  markFailed(id: string, code: string, message: string): Promise<boolean> {
-    return this.transition(id, ['pending_upload', 'queued', 'processing'], 'failed', {
-      errorCode: code,
-      errorMessage: message.slice(0, 1000),
-      dedupeKey: null,
-    });
+  /** Moves `from` → `to` (a non-terminal status) only if the asset is live and in one of `from`. */
+  async transition(id: string, from: AssetStatus[], to: 'processing'): Promise<boolean> {
+    const row = await one<{ id: string }>(
+      this.pool,
+      'asset_transition',
+      `UPDATE "Asset" SET status = $3::"AssetStatus", "updatedAt" = now()
+       WHERE id = $1 AND status = ANY($2::"AssetStatus"[]) AND "deletedAt" IS NULL RETURNING id`,
+      [id, from, to],
+    );
+    return row !== null;
   }
 
   /**
-   * Claims a dedupe key learned late (e.g. Telegram's file_unique_id from getFile).
-   * Returns the id of the asset that holds it afterwards: ours, or the earlier one.
+   * Takes the in-flight claim on a file (and moves the asset to processing). `held` means a
+   * live asset is storing it right now; `gone` means this asset is no longer live and in flight.
    */
-  async claimDedupeKey(id: string, dedupeKey: string, fileUniqueId?: string): Promise<string> {
+  async claimFile(id: string, fileKey: string, fileUniqueId: string): Promise<'claimed' | 'held' | 'gone'> {
     try {
-      await this.db.asset.update({ where: { id }, data: { dedupeKey, telegramFileUniqueId: fileUniqueId ?? undefined } });
-      return id;
+      const row = await one<{ id: string }>(
+        this.pool,
+        'asset_claim_file',
+        `UPDATE "Asset" SET "dedupeKey" = $2, "telegramFileUniqueId" = $3, status = 'processing', "updatedAt" = now()
+         WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id`,
+        [id, fileKey, fileUniqueId],
+      );
+      return row ? 'claimed' : 'gone';
     } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-      const holder = await this.db.asset.findUnique({ where: { dedupeKey }, select: { id: true } });
-      // The holder may have released the claim in between; try once more.
-      if (!holder) return this.claimDedupeKey(id, dedupeKey, fileUniqueId);
-      return holder.id;
+      if (isPgUniqueViolation(err, 'Asset_dedupeKey_key')) return 'held';
+      throw err;
     }
   }
 
+  /** Ready on an object this run wrote itself (a fresh key nobody else refers to yet). */
+  async markReady(id: string, img: StoredImage, fileKey: string | null = null): Promise<boolean> {
+    const row = await one<{ id: string }>(
+      this.pool,
+      'asset_mark_ready',
+      `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,
+         "fileKey" = $8, "dedupeKey" = NULL, "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
+       WHERE id = $1 AND status IN ('pending_upload', 'queued', 'processing') AND "deletedAt" IS NULL RETURNING id`,
+      [id, img.key, img.contentType, img.size, img.width, img.height, img.sha256, fileKey],
+    );
+    return row !== null;
+  }
+
   /**
-   * Soft-deletes; returns the asset and whether its object may be deleted (no other
-   * live asset shares the key).
+   * Ready on another asset's object, under that object's lock: only if a live asset still holds
+   * it (else `unavailable`: the last holder was deleted, store anew) and this one is still in flight.
+   */
+  async markReadyShared(id: string, from: SharedObject): Promise<'ready' | 'gone' | 'unavailable'> {
+    return inTransaction(this.pool, async (c) => {
+      await lockKey(c, from.key);
+      if (!(await keyIsShared(c, from.key, id))) return 'unavailable';
+      await this.hooks.afterShareChecked?.(from.key);
+      const row = await one<{ id: string }>(
+        c,
+        'asset_mark_ready_shared',
+        `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,
+           "fileKey" = $8, "telegramFileUniqueId" = COALESCE($9, "telegramFileUniqueId"), "dedupeKey" = NULL,
+           "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
+         WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id`,
+        [id, from.key, from.contentType, from.size, from.width, from.height, from.sha256, from.fileKey, from.telegramFileUniqueId],
+      );
+      return row ? 'ready' : 'gone';
+    });
+  }
+
+  /** Failing releases the file claim so a later request for the same file can try again. */
+  async markFailed(id: string, code: string, message: string): Promise<boolean> {
+    const row = await one<{ id: string }>(
+      this.pool,
+      'asset_mark_failed',
+      `UPDATE "Asset" SET status = 'failed', "errorCode" = $2, "errorMessage" = $3, "dedupeKey" = NULL, "updatedAt" = now()
+       WHERE id = $1 AND status IN ('pending_upload', 'queued', 'processing') AND "deletedAt" IS NULL RETURNING id`,
+      [id, code, message.slice(0, 1000)],
+    );
+    return row !== null;
+  }
+
+  /**
+   * Soft-deletes and releases every claim the asset held; returns it and whether its object
+   * may be deleted — decided under the key's lock, so of two sharers deleted at once exactly
+   * the last one deletes it, and a share racing the delete either sees the object or none.
    */
   async softDelete(id: string): Promise<{ asset: Asset; deleteObject: boolean } | null> {
-    return this.db.$transaction(async (tx) => {
-      const rows = await tx.asset.updateManyAndReturn({
-        where: { id, ...LIVE },
-        data: { deletedAt: new Date(), dedupeKey: null },
-      });
-      const asset = rows[0];
+    return inTransaction(this.pool, async (c) => {
+      const asset = await one<Asset>(
+        c,
+        'asset_soft_delete',
+        `UPDATE "Asset" SET "deletedAt" = now(), "dedupeKey" = NULL, "updatedAt" = now()
+         WHERE id = $1 AND "deletedAt" IS NULL RETURNING *`,
+        [id],
+      );
       if (!asset) return null;
-      const sharing = asset.key ? await tx.asset.count({ where: { key: asset.key, id: { not: id }, ...LIVE } }) : 0;
-      return { asset, deleteObject: sharing === 0 };
+      if (!asset.key) return { asset, deleteObject: false };
+      await this.hooks.afterDeleteMarked?.(id);
+      await lockKey(c, asset.key);
+      return { asset, deleteObject: !(await keyIsShared(c, asset.key, id)) };
     });
   }
 }

@@ -1,4 +1,5 @@
 export * from './client.js';
+export * from './sql.js';
 export * from './assets.repo.js';
 export * from './maintenance.repo.js';
 export * from './webhooks.repo.js';

@@ -11,8 +11,11 @@
  *    pool then points at the main database), and it drops the shadow database
  *    while its own pool still holds connections. We pass discrete
  *    host/user/password/database fields and close the shadow pool first.
+ * 3. `executeScript` splits a migration at every `;` — also inside a `$$ … $$` function body
+ *    or a comment — and runs the pieces one by one. We send the script whole, as one simple
+ *    query (PostgreSQL runs it as one implicit transaction: a migration applies whole or not at all).
  *
- * Remove both when the adapter fixes them; `pg-shims.test.ts` shows whether it has.
+ * Remove them when the adapter fixes them; `pg-shims.test.ts` shows whether it has.
  */
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
@@ -79,7 +82,26 @@ export function poolConfigFromUrl(url: string): pg.PoolConfig {
   };
 }
 
-/** Driver adapter factory for the Prisma CLI (migrate) with both shims applied. */
+interface ScriptRunner {
+  executeScript(script: string): Promise<void>;
+  underlyingDriver(): { query(sql: string): Promise<unknown> };
+}
+
+/** Shim 3: the whole script in one simple query; errors reported the adapter's way. */
+function runScriptsWhole<T extends object>(conn: T): T {
+  const c = conn as unknown as ScriptRunner & { onError(err: unknown): never };
+  const driver = c.underlyingDriver();
+  c.executeScript = async (script: string) => {
+    try {
+      await driver.query(script);
+    } catch (error) {
+      c.onError(error);
+    }
+  };
+  return conn;
+}
+
+/** Driver adapter factory for the Prisma CLI (migrate) with the shims applied. */
 export class MigrationPg extends PrismaPg {
   private readonly poolConfig: pg.PoolConfig;
 
@@ -88,12 +110,16 @@ export class MigrationPg extends PrismaPg {
     this.poolConfig = poolConfig;
   }
 
+  override async connect() {
+    return runScriptsWhole(await super.connect());
+  }
+
   override async connectToShadowDb() {
     const main = await this.connect();
     const database = `prisma_migrate_shadow_db_${globalThis.crypto.randomUUID().replaceAll('-', '')}`;
     await main.executeScript(`CREATE DATABASE "${database}"`);
     const shadowPool = new TextNamePool({ ...this.poolConfig, database });
-    const shadow = await new PrismaPg(shadowPool, { disposeExternalPool: true }).connect();
+    const shadow = runScriptsWhole(await new PrismaPg(shadowPool, { disposeExternalPool: true }).connect());
     const dispose = shadow.dispose.bind(shadow);
     shadow.dispose = async () => {
       await dispose(); // ends the shadow pool first, or DROP DATABASE would fail

@@ -1,103 +1,190 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '@rehost/testing';
-import { AssetsRepo, createDb, type Db, dedupeKeyForTelegram, isUniqueViolation } from '../src/index.js';
+import { AssetsRepo, type AssetsRepoHooks, createSql, dedupeKeyForTelegram, type SharedObject, type SqlPool } from '../src/index.js';
 
 let tdb: TestDatabase;
-let db: Db;
+let sql: SqlPool;
 let repo: AssetsRepo;
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  repo = new AssetsRepo(db);
+  sql = createSql(tdb.url);
+  repo = new AssetsRepo(sql);
 });
 afterAll(async () => {
-  await db?.$disconnect();
+  await sql?.end();
   await tdb?.drop();
 });
 
-const telegram = (fileUniqueId: string, extra = {}) => ({
-  id: randomUUID(),
-  sourceType: 'telegram' as const,
-  telegramFileId: `file-${fileUniqueId}`,
-  telegramFileUniqueId: fileUniqueId,
-  telegramBot: 'default',
-  dedupeKey: dedupeKeyForTelegram(fileUniqueId),
-  ...extra,
-});
+const telegram = (fileId: string, extra = {}) => ({ id: randomUUID(), sourceType: 'telegram' as const, telegramFileId: fileId, telegramBot: 'default', ...extra });
+const image = (key: string) => ({ key, contentType: 'image/png', size: 10, width: 1, height: 1, sha256: 'a'.repeat(64) });
+const shared = (key: string, fileKey: string | null = null): SharedObject => ({ ...image(key), fileKey, telegramFileUniqueId: null });
 
-describe('schema uniqueness rules', () => {
+/** A ready asset on `key` (as a job would leave it). */
+async function readyAsset(key: string, fileKey: string | null = null) {
+  const { asset } = await repo.createRehost(telegram(`f-${randomUUID()}`));
+  expect(await repo.markReady(asset.id, image(key), fileKey)).toBe(true);
+  return asset.id;
+}
+
+/** Resolves once `n` callers have arrived; each caller waits for all. */
+function barrier(n: number): () => Promise<void> {
+  let arrived = 0;
+  let open!: () => void;
+  const all = new Promise<void>((r) => (open = r));
+  return async () => {
+    if (++arrived === n) open();
+    await all;
+  };
+}
+
+/** Bounded poll: true once some transaction waits for an advisory lock. */
+async function someoneWaitsForAdvisoryLock(timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+    if (rows[0].n > 0) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+describe('schema rules the database enforces', () => {
   it('lives in the suite schema, not public', async () => {
     const { rows } = await tdb.query(`SELECT table_schema FROM information_schema.tables WHERE table_name = 'Asset' AND table_schema = $1`, [tdb.schema]);
     expect(rows).toHaveLength(1);
   });
 
-  it('rejects a second live asset with the same dedupe key at the database', async () => {
-    await repo.createRehost(telegram('uniq-1'));
-    let err: unknown;
-    try {
-      await db.asset.create({ data: { id: randomUUID(), status: 'queued', sourceType: 'telegram', dedupeKey: dedupeKeyForTelegram('uniq-1') } });
-    } catch (e) {
-      err = e;
-    }
-    expect(isUniqueViolation(err)).toBe(true);
+  it('a file claim can be held only by a live queued/processing row (CHECK constraint)', async () => {
+    const id = await readyAsset(`i/${randomUUID()}.png`);
+    const err = await sql.query(`UPDATE "Asset" SET "dedupeKey" = 'tg:check-1' WHERE id = $1`, [id]).catch((e: { code?: string }) => e);
+    expect((err as { code?: string }).code).toBe('23514');
+    const { asset } = await repo.createRehost(telegram('f-check'));
+    await repo.softDelete(asset.id);
+    const err2 = await sql.query(`UPDATE "Asset" SET "dedupeKey" = 'tg:check-2' WHERE id = $1`, [asset.id]).catch((e: { code?: string }) => e);
+    expect((err2 as { code?: string }).code).toBe('23514');
   });
 
-  it('rejects a duplicate idempotency key at the database', async () => {
-    await db.asset.create({ data: { id: randomUUID(), status: 'queued', sourceType: 'url', idempotencyKey: 'k-1' } });
-    const err = await db.asset.create({ data: { id: randomUUID(), status: 'queued', sourceType: 'url', idempotencyKey: 'k-1' } }).catch((e: unknown) => e);
-    expect(isUniqueViolation(err)).toBe(true);
-  });
-
-  it('20 concurrent creates for one Telegram file make exactly one asset', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => repo.createRehost(telegram('race-1'))));
-    const ids = new Set(results.map((r) => r.asset.id));
-    expect(ids.size).toBe(1);
+  it('one idempotency key, ten concurrent inserts: one asset, all ten see it', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => repo.createRehost(telegram(`f-${i}`, { idempotencyKey: 'scope:k-1', requestHash: `h${i}` }))));
     expect(results.filter((r) => r.created)).toHaveLength(1);
-    const { rows } = await tdb.query(`SELECT count(*)::int AS n FROM "${tdb.schema}"."Asset" WHERE "telegramFileUniqueId" = 'race-1'`);
-    expect(rows[0]!.n).toBe(1);
+    expect(new Set(results.map((r) => r.asset.id)).size).toBe(1);
   });
 
-  it('a failed asset releases its claim so the file can be tried again', async () => {
-    const first = await repo.createRehost(telegram('retry-1'));
-    expect(await repo.markFailed(first.asset.id, 'telegram_unavailable', 'down')).toBe(true);
-    const second = await repo.createRehost(telegram('retry-1'));
-    expect(second.created).toBe(true);
-    expect(second.asset.id).not.toBe(first.asset.id);
+  it('an idempotency key stays taken by its deleted asset (a retry after DELETE is told so, never given a new one)', async () => {
+    const first = await repo.createRehost(telegram('f-del', { idempotencyKey: 'scope:k-2' }));
+    await repo.softDelete(first.asset.id);
+    const again = await repo.createRehost(telegram('f-del', { idempotencyKey: 'scope:k-2' }));
+    expect(again.created).toBe(false);
+    expect(again.asset.id).toBe(first.asset.id);
+    expect(again.asset.deletedAt).not.toBeNull();
+  });
+});
+
+describe('file claims', () => {
+  it('one asset at a time stores a file; the claim passes on when it is ready', async () => {
+    const a = (await repo.createRehost(telegram('f-c1'))).asset;
+    const b = (await repo.createRehost(telegram('f-c1'))).asset;
+    const key = dedupeKeyForTelegram('claim-1');
+    expect(await repo.claimFile(a.id, key, 'claim-1')).toBe('claimed');
+    expect(await repo.claimFile(b.id, key, 'claim-1')).toBe('held');
+    await repo.markReady(a.id, image(`i/${randomUUID()}.png`), key);
+    expect((await repo.findStoredFile(key))?.id).toBe(a.id);
+    expect(await repo.claimFile(b.id, key, 'claim-1')).toBe('claimed');
   });
 
-  it('claimDedupeKey returns the earlier holder when the key is taken', async () => {
-    const a = await repo.createRehost({ id: randomUUID(), sourceType: 'telegram', telegramFileId: 'f' });
-    const b = await repo.createRehost({ id: randomUUID(), sourceType: 'telegram', telegramFileId: 'f' });
-    const key = dedupeKeyForTelegram('late-1');
-    expect(await repo.claimDedupeKey(a.asset.id, key, 'late-1')).toBe(a.asset.id);
-    expect(await repo.claimDedupeKey(b.asset.id, key, 'late-1')).toBe(a.asset.id);
+  it('a deleted asset releases its claim and cannot take it again (a later request is stored normally)', async () => {
+    const a = (await repo.createRehost(telegram('f-c2'))).asset;
+    const key = dedupeKeyForTelegram('claim-2');
+    expect(await repo.claimFile(a.id, key, 'claim-2')).toBe('claimed');
+    await repo.softDelete(a.id);
+    // The deleted asset's job wakes up inside getFile and tries to claim again:
+    expect(await repo.claimFile(a.id, key, 'claim-2')).toBe('gone');
+    const b = (await repo.createRehost(telegram('f-c2'))).asset;
+    expect(await repo.claimFile(b.id, key, 'claim-2')).toBe('claimed');
+  });
+
+  it('a failed asset releases its claim', async () => {
+    const a = (await repo.createRehost(telegram('f-c3'))).asset;
+    const key = dedupeKeyForTelegram('claim-3');
+    await repo.claimFile(a.id, key, 'claim-3');
+    expect(await repo.markFailed(a.id, 'telegram_unavailable', 'down')).toBe(true);
+    const b = (await repo.createRehost(telegram('f-c3'))).asset;
+    expect(await repo.claimFile(b.id, key, 'claim-3')).toBe('claimed');
+  });
+
+  it('a deleted ready asset is no stored copy', async () => {
+    const key = dedupeKeyForTelegram('claim-4');
+    const id = await readyAsset(`i/${randomUUID()}.png`, key);
+    await repo.softDelete(id);
+    expect(await repo.findStoredFile(key)).toBeNull();
   });
 });
 
 describe('transitions', () => {
-  it('are compare-and-set: only one of two racing transitions wins', async () => {
+  it('are compare-and-set: only one of two racing transitions wins; a late failure cannot undo ready', async () => {
     const { asset } = await repo.createRehost({ id: randomUUID(), sourceType: 'url', sourceUrl: 'https://x/y.png' });
     const [a, b] = await Promise.all([repo.transition(asset.id, ['queued'], 'processing'), repo.transition(asset.id, ['queued'], 'processing')]);
     expect([a, b].filter(Boolean)).toHaveLength(1);
-    expect(await repo.markReady(asset.id, { key: 'i/x.png', contentType: 'image/png', size: 1, width: 1, height: 1, sha256: 'a'.repeat(64) })).toBe(true);
+    expect(await repo.markReady(asset.id, image('i/x.png'))).toBe(true);
     expect(await repo.markFailed(asset.id, 'internal', 'late failure')).toBe(false);
-    expect((await repo.get(asset.id))?.status).toBe('ready');
+    expect(await repo.markReady(asset.id, image('i/other.png'))).toBe(false);
+    expect((await repo.get(asset.id))?.key).toBe('i/x.png');
   });
 
-  it('soft delete hides the asset and keeps a shared object', async () => {
-    const key = 'i/shared.png';
-    const img = { key, contentType: 'image/png', size: 1, width: 1, height: 1, sha256: 'b'.repeat(64) };
-    const one = await repo.createRehost({ id: randomUUID(), sourceType: 'url' });
-    const two = await repo.createRehost({ id: randomUUID(), sourceType: 'url' });
-    await repo.markReady(one.asset.id, img);
-    await repo.markReady(two.asset.id, img);
-    const first = await repo.softDelete(one.asset.id);
-    expect(first?.deleteObject).toBe(false);
-    expect(await repo.get(one.asset.id)).toBeNull();
-    expect(await repo.softDelete(one.asset.id)).toBeNull();
-    const second = await repo.softDelete(two.asset.id);
-    expect(second?.deleteObject).toBe(true);
+  it('reads timestamps as UTC, as Prisma writes them', async () => {
+    const before = Date.now();
+    const { asset } = await repo.createRehost(telegram('f-time'));
+    expect(Math.abs(asset.createdAt.getTime() - before)).toBeLessThan(60_000);
+  });
+});
+
+describe('a shared object and its last delete (serialised per key)', () => {
+  it('two sharers deleted at the same moment: exactly one of them deletes the object', async () => {
+    // Both deletes mark their row first, then meet; only the per-key lock decides who counts last.
+    for (let round = 0; round < 4; round++) {
+      const key = `i/${randomUUID()}.png`;
+      const one = await readyAsset(key);
+      const two = (await repo.createShared(telegram('f-share'), shared(key)))!.asset.id;
+      const roundMeet = barrier(2);
+      const r = new AssetsRepo(sql, { afterDeleteMarked: () => roundMeet() });
+      const results = await Promise.all([r.softDelete(one), r.softDelete(two)]);
+      expect(results.map((x) => x?.deleteObject).filter(Boolean)).toHaveLength(1);
+    }
+  });
+
+  it('a share that saw the object first makes the racing last delete keep it', async () => {
+    const key = `i/${randomUUID()}.png`;
+    const owner = await readyAsset(key);
+    let checked!: () => void;
+    let release!: () => void;
+    const shareChecked = new Promise<void>((r) => (checked = r));
+    const hooks: AssetsRepoHooks = {
+      afterShareChecked: async () => {
+        checked();
+        await new Promise<void>((r) => (release = r));
+      },
+    };
+    const sharing = new AssetsRepo(sql, hooks).createShared(telegram('f-share-2'), shared(key));
+    await shareChecked;
+    const deleting = repo.softDelete(owner);
+    // With the lock the delete must wait for the share to commit; without it, it would finish now.
+    const deleteWaited = await someoneWaitsForAdvisoryLock(2000);
+    release();
+    const [share, del] = await Promise.all([sharing, deleting]);
+    expect(deleteWaited).toBe(true);
+    expect(share?.asset.status).toBe('ready');
+    expect(del?.deleteObject).toBe(false);
+    expect((await repo.softDelete(share!.asset.id))?.deleteObject).toBe(true);
+  });
+
+  it('a share after the last delete finds no object and creates nothing', async () => {
+    const key = `i/${randomUUID()}.png`;
+    const owner = await readyAsset(key);
+    expect((await repo.softDelete(owner))?.deleteObject).toBe(true);
+    expect(await repo.createShared(telegram('f-share-3'), shared(key))).toBeNull();
+    const waiting = (await repo.createRehost(telegram('f-share-3'))).asset;
+    expect(await repo.markReadyShared(waiting.id, shared(key))).toBe('unavailable');
   });
 });

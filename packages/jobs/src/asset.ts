@@ -36,10 +36,14 @@ export const assetView = z.object({
 });
 export type AssetView = z.infer<typeof assetView>;
 
-/** What every finished job announces (CONTRACT.md §5). */
+/**
+ * What every finished job announces (CONTRACT.md §5). `deleted` is published by DELETE so that
+ * long-polls on the asset answer 404 at once; it never reaches a webhook.
+ */
+export const ASSET_EVENT_STATUSES = [...ASSET_STATUSES, 'deleted'] as const;
 export const assetEvent = z.object({
   assetId: z.string(),
-  status: z.enum(ASSET_STATUSES),
+  status: z.enum(ASSET_EVENT_STATUSES),
   url: z.string().optional(),
   error: errorBody.optional(),
 });

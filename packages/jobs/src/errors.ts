@@ -8,6 +8,8 @@ export const ERROR_CODES = [
   'unauthorized',
   'not_found',
   'conflict',
+  'idempotency_conflict',
+  'asset_deleted',
   'unsupported_type',
   'too_large',
   'rate_limited',
@@ -22,6 +24,7 @@ export const ERROR_CODES = [
   'telegram_file_too_big',
   'telegram_invalid_file',
   'telegram_unavailable',
+  'telegram_file_mismatch',
   'bot_not_configured',
   'url_not_allowed',
   'source_unavailable',
@@ -78,6 +81,15 @@ export const errors = {
   truncatedImage: (type: string) => permanent('truncated_image', `the ${type} data is incomplete`),
   tooManyPixels: (w: number, h: number, max: number) =>
     permanent('too_many_pixels', `image is ${w}x${h} pixels, more than the limit of ${max}`),
+  idempotencyConflict: () =>
+    permanent('idempotency_conflict', 'this idempotencyKey was used with a different request body; use a new key for a new request'),
+  assetDeleted: (assetId: string) =>
+    permanent('asset_deleted', `the request with this idempotencyKey created asset ${assetId}, which has been deleted; use a new key to store the file again`),
+  telegramFileMismatch: (claimed: string, actual: string) =>
+    permanent(
+      'telegram_file_mismatch',
+      `fileUniqueId ${JSON.stringify(claimed)} was given, but getFile answered ${JSON.stringify(actual)} for this fileId`,
+    ),
   uploadExpired: () => permanent('upload_expired', 'the upload was never completed before its URL expired'),
   storeUnavailable: (op: string, cause?: unknown) =>
     new AppError('store_unavailable', `object store failed during ${op}`, { cause }),

@@ -16,6 +16,17 @@ export async function publishAssetEvent(redis: Redis, prefix: string, event: Ass
   return id!;
 }
 
+function parseEntry(fields: string[]): ReturnType<typeof assetEvent.safeParse> {
+  const at = fields.indexOf('event');
+  let value: unknown;
+  try {
+    value = at >= 0 ? JSON.parse(fields[at + 1] ?? 'null') : null;
+  } catch {
+    value = null;
+  }
+  return assetEvent.safeParse(value);
+}
+
 export interface StreamedEvent {
   /** Stream position; pass it back as `from` to resume after it. */
   id: string;
@@ -69,9 +80,12 @@ export function subscribeAssetEvents(
       for (const [, entries] of res ?? []) {
         for (const [id, fields] of entries) {
           last = id;
-          const raw = fields[fields.indexOf('event') + 1];
-          const parsed = assetEvent.safeParse(JSON.parse(raw ?? 'null'));
-          if (!parsed.success) continue;
+          const parsed = parseEntry(fields);
+          if (!parsed.success) {
+            // One malformed entry (written by hand, by another version) must not stop the reader.
+            opts.onError?.(new Error(`malformed event entry ${id}`), id);
+            continue;
+          }
           try {
             await onEvent({ id, event: parsed.data });
           } catch (err) {

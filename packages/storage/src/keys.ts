@@ -4,11 +4,23 @@
  * - `i/`       — published, immutable objects; the only publicly readable prefix.
  * A filename never becomes part of a key.
  */
+import { createHash, randomBytes } from 'node:crypto';
+
 export const PUBLIC_PREFIX = 'i/';
 export const STAGING_PREFIX = 'staging/';
 
 export const stagingKeyFor = (assetId: string): string => `${STAGING_PREFIX}${assetId}`;
-export const publicKeyFor = (assetId: string, ext: string): string => `${PUBLIC_PREFIX}${assetId}.${ext}`;
+/**
+ * Every run that writes a public object writes a key of its own, so no retry, stalled run or
+ * changed source can overwrite bytes another run published: `i/<run prefix><random>.<ext>`.
+ * The prefix is a digest of the asset id (an asset's URL never names the asset it was first
+ * stored for — dedupe shares it with others), so a re-run can still find and abort what an
+ * earlier run of the same asset left unfinished.
+ */
+export const publicKeyPrefixFor = (assetId: string): string =>
+  `${PUBLIC_PREFIX}${createHash('sha256').update(assetId).digest('hex').slice(0, 20)}`;
+export const newPublicKeyFor = (assetId: string, ext: string): string =>
+  `${publicKeyPrefixFor(assetId)}${randomBytes(6).toString('hex')}.${ext}`;
 
 /** Permanent URL: derived at read time, so changing CDN domain changes one setting. */
 export const publicUrlFor = (publicBaseUrl: string, key: string): string => `${publicBaseUrl}/${key}`;

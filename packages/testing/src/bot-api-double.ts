@@ -31,6 +31,11 @@ export interface BotApiDoubleOptions {
   filePathTtlMs?: number;
   /** getFile answers 400 'Bad Request: file is too big' above this. @defaultValue 20 MB, like the cloud Bot API */
   maxDownloadBytes?: number;
+  /**
+   * Awaited before a getFile for a known file is answered: lets a race test decide what happens
+   * while a worker is inside getFile (a test hook, not a timing guess).
+   */
+  beforeGetFile?: (fileId: string) => Promise<void>;
 }
 
 export interface BotApiDouble {
@@ -252,6 +257,7 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     if (fileId === '') return sendError(res, 400, 'Bad Request: file_id not specified');
     const file = files.get(fileId);
     if (!file) return sendError(res, 400, 'Bad Request: invalid file_id');
+    await opts.beforeGetFile?.(fileId);
     if (file.length > maxDownloadBytes) return sendError(res, 400, 'Bad Request: file is too big');
     const issued = issuePath(file);
     return sendJson(res, 200, {

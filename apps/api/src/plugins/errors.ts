@@ -10,6 +10,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   unauthorized: 401,
   not_found: 404,
   conflict: 409,
+  idempotency_conflict: 409,
+  asset_deleted: 410,
   object_missing: 409,
   upload_expired: 410,
   too_large: 413,

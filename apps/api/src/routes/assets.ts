@@ -1,4 +1,4 @@
-import { type AssetView, errors, TERMINAL_STATUSES } from '@rehost/jobs';
+import { type AssetView, errors, publishAssetEvent, TERMINAL_STATUSES } from '@rehost/jobs';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -82,6 +82,10 @@ export const assetRoutes =
         // to the maintenance sweep (orphan report) rather than failing the request.
         const keys = [asset.stagingKey, deleteObject ? asset.key : null].filter((k): k is string => Boolean(k));
         await Promise.all(keys.map((k) => store.delete(k).catch((err) => req.log.warn({ err, assetId }, 'object delete failed'))));
+        // Long-polls on this asset (in any API process) answer 404 now, not at their timeout.
+        await publishAssetEvent(ctx.redis, config.QUEUE_PREFIX, { assetId, status: 'deleted' }).catch((err) =>
+          req.log.warn({ err, assetId }, 'deleted event not published'),
+        );
         return reply.status(204).send(null);
       },
     );

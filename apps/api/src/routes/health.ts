@@ -12,8 +12,8 @@ export const healthRoutes =
 
     app.get('/readyz', { schema: { hide: true } }, async (req, reply) => {
       const checks = {
-        redis: () => ctx.redis.ping(),
-        postgres: () => ctx.db.$queryRaw`SELECT 1`,
+        redis: async () => void (await ctx.redis.ping()),
+        postgres: async () => void (await ctx.sql.query('SELECT 1')),
         bucket: () => ctx.store.ping(),
       };
       const results = await Promise.all(

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { dedupeKeyForTelegram } from '@rehost/db';
-import { AppError, errors, rehostSource, TERMINAL_STATUSES } from '@rehost/jobs';
+import type { Asset, NewRehostAsset, SharedObject } from '@rehost/db';
+import { AppError, errors, publishAssetEvent, rehostSource, TERMINAL_STATUSES } from '@rehost/jobs';
+import { publicUrlFor } from '@rehost/storage';
 import { checkUrl } from '@rehost/safe-fetch';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
+import { callerScope, requestFingerprint, scopedIdempotencyKey } from '../idempotency.js';
 import { QueueDepthGate } from '../queue-depth.js';
 import { assetView, errorResponse } from './schemas.js';
 
@@ -22,6 +24,31 @@ const rehostBody = z.object({
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** What a new asset takes over from a ready one stored from the same file. */
+const sharedObjectOf = (a: Asset): SharedObject => ({
+  key: a.key!,
+  contentType: a.contentType!,
+  size: a.size!,
+  width: a.width!,
+  height: a.height!,
+  sha256: a.sha256!,
+  fileKey: a.fileKey,
+  telegramFileUniqueId: a.telegramFileUniqueId,
+});
+
+/**
+ * An asset that is ready at birth is announced like one a job finished: the completion event
+ * (for event-stream readers) and, when it asked for one, its own signed callback.
+ */
+async function announceReady(ctx: ApiContext, asset: Asset): Promise<void> {
+  await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, {
+    assetId: asset.id,
+    status: 'ready',
+    url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, asset.key!),
+  });
+  if (asset.callbackUrl) await ctx.queues.enqueue('webhook', { assetId: asset.id, status: 'ready' });
+}
+
 /** Seconds a client is asked to wait when the queue is over its depth limit. */
 const BACKPRESSURE_RETRY_AFTER = 5;
 
@@ -32,6 +59,14 @@ export const rehostRoutes =
     const botNames = new Set([...(config.TELEGRAM_BOT_TOKEN ? ['default'] : []), ...Object.keys(config.TELEGRAM_BOTS)]);
     // Sampled rather than read per request: a depth check is not worth a Redis round trip each time.
     const depth = new QueueDepthGate(() => queues.waitingCount(['rehost']), config.MAX_QUEUE_DEPTH);
+    const enqueueRehost = (asset: Asset) =>
+      queues.enqueue('rehost', {
+        assetId: asset.id,
+        source:
+          asset.sourceType === 'telegram'
+            ? { type: 'telegram', fileId: asset.telegramFileId!, fileUniqueId: asset.telegramFileUniqueId ?? undefined, bot: asset.telegramBot ?? 'default' }
+            : { type: 'url', url: asset.sourceUrl! },
+      });
 
     app.post(
       '/v1/rehost',
@@ -44,6 +79,8 @@ export const rehostRoutes =
             202: z.object({ assetId: z.string(), status: z.string() }),
             200: assetView.extend({ assetId: z.string() }),
             400: errorResponse,
+            409: errorResponse,
+            410: errorResponse,
             429: errorResponse,
           },
         },
@@ -62,34 +99,57 @@ export const rehostRoutes =
         if (callbackUrl) {
           await checkUrl(callbackUrl, { allowedHosts: [], trustedPrivateHosts: config.WEBHOOK_ALLOWED_HOSTS });
         }
-        if (!(await depth.admit())) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
 
-        const { asset, created } = await assets.createRehost({
+        const scopedKey = idempotencyKey ? scopedIdempotencyKey(callerScope(req.headers.authorization), idempotencyKey) : undefined;
+        const requestHash = scopedKey ? requestFingerprint(req.body) : undefined;
+        /** A retry (same key): the asset its first request created, if the body is the same and it still lives. */
+        const answerRetry = async (asset: Asset) => {
+          if (asset.requestHash && asset.requestHash !== requestHash) throw errors.idempotencyConflict();
+          if (asset.deletedAt) throw errors.assetDeleted(asset.id);
+          if (TERMINAL_STATUSES.includes(asset.status)) {
+            return reply.status(200).send({ assetId: asset.id, ...toAssetView(asset, config.PUBLIC_BASE_URL) });
+          }
+          // The first attempt may have died between insert and enqueue; the job id makes this a no-op otherwise.
+          await enqueueRehost(asset);
+          return reply.status(202).send({ assetId: asset.id, status: asset.status });
+        };
+
+        if (scopedKey) {
+          const earlier = await assets.findByIdempotencyKey(scopedKey);
+          if (earlier) return answerRetry(earlier);
+        }
+        const row: NewRehostAsset = {
           id: randomUUID(),
           sourceType: source.type,
           ...(source.type === 'telegram'
             ? { telegramFileId: source.fileId, telegramFileUniqueId: source.fileUniqueId, telegramBot: source.bot }
             : { sourceUrl: source.url }),
-          dedupeKey: source.type === 'telegram' && source.fileUniqueId ? dedupeKeyForTelegram(source.fileUniqueId) : undefined,
           ownerId,
-          idempotencyKey,
+          idempotencyKey: scopedKey,
+          requestHash,
           callbackUrl,
           metadata,
-        });
-        if (!created && TERMINAL_STATUSES.includes(asset.status)) {
-          // Already stored (or already failed for this idempotency key): answer at once, no second download.
-          return reply.status(200).send({ assetId: asset.id, ...toAssetView(asset, config.PUBLIC_BASE_URL) });
+        };
+
+        // The same file of the same bot is stored already: a new asset of this caller's own,
+        // sharing the bytes — ready at once, no download, never another caller's asset.
+        if (source.type === 'telegram') {
+          const stored = await assets.findStoredTelegramFile(source.bot, source.fileId);
+          const shared = stored ? await assets.createShared(row, sharedObjectOf(stored)) : null;
+          if (shared && !shared.created) return answerRetry(shared.asset);
+          if (shared) {
+            await announceReady(ctx, shared.asset);
+            req.log.info({ assetId: shared.asset.id, sharedFrom: stored!.id }, 'rehost answered from a stored file');
+            return reply.status(200).send({ assetId: shared.asset.id, ...toAssetView(shared.asset, config.PUBLIC_BASE_URL) });
+          }
         }
-        if (created || asset.status === 'queued' || asset.status === 'processing') {
-          // Also re-enqueues for a retried request whose first attempt died between insert and enqueue;
-          // the deterministic job id makes this a no-op when the job exists.
-          const jobSource =
-            asset.sourceType === 'telegram'
-              ? { type: 'telegram' as const, fileId: asset.telegramFileId!, fileUniqueId: asset.telegramFileUniqueId ?? undefined, bot: asset.telegramBot ?? 'default' }
-              : { type: 'url' as const, url: asset.sourceUrl! };
-          await queues.enqueue('rehost', { assetId: asset.id, source: jobSource });
-        }
-        req.log.info({ assetId: asset.id, created, sourceType: source.type }, 'rehost accepted');
+
+        // Back-pressure concerns only what would enqueue: retries and stored files are answered above.
+        if (!(await depth.admit())) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
+        const { asset, created } = await assets.createRehost(row);
+        if (!created) return answerRetry(asset);
+        await enqueueRehost(asset);
+        req.log.info({ assetId: asset.id, sourceType: source.type }, 'rehost accepted');
         return reply.status(202).send({ assetId: asset.id, status: asset.status });
       },
     );

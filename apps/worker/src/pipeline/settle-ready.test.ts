@@ -1,46 +1,64 @@
 import { describe, expect, it } from '@jest/globals';
 import { createLogger } from '@rehost/logger';
 import type { WorkerContext } from '../context.js';
-import { settleLostReady } from './settle-ready.js';
+import { discardUnrecorded, settleLostReady } from './settle-ready.js';
 
 const ID = '6d2c9d7e-4f7b-4b1a-9c1e-2f3a4b5c6d7e';
-const KEY = `i/${ID}.png`;
+const OWN = 'i/0123456789abcdef0123aabbccddeeff.png';
+const WINNER = 'i/0123456789abcdef0123112233445566.png';
 const log = createLogger({ name: 'test', level: 'silent' });
 
-/** The asset as the database has it now, the keys live assets refer to, and the deletes made. */
-function fakeContext(asset: Record<string, unknown> | null, liveKeys: string[]) {
+/** The asset as the database has it now (or a read that fails), and the deletes made. */
+function fakeContext(asset: Record<string, unknown> | null | Error) {
   const deleted: string[] = [];
   const ctx = {
     config: { PUBLIC_BASE_URL: 'https://cdn.example' },
-    assets: { get: async () => asset },
-    db: { asset: { findMany: async ({ where }: { where: { key: { in: string[] } } }) => where.key.in.filter((k) => liveKeys.includes(k)).map((key) => ({ key })) } },
+    assets: {
+      get: async () => {
+        if (asset instanceof Error) throw asset;
+        return asset;
+      },
+    },
     store: { delete: async (key: string) => void deleted.push(key) },
   } as unknown as WorkerContext;
   return { ctx, deleted };
 }
 
-describe('settleLostReady', () => {
-  it('keeps the object another run of the job published under the same key, and reports ready', async () => {
-    const { ctx, deleted } = fakeContext({ id: ID, status: 'ready', key: KEY }, [KEY]);
-    await expect(settleLostReady(ctx, ID, KEY, log)).resolves.toEqual({ assetId: ID, status: 'ready', url: `https://cdn.example/${KEY}` });
-    expect(deleted).toEqual([]);
+describe('settleLostReady (keys are per run: the losing run deletes only its own object)', () => {
+  it('reports the winner\'s URL and deletes its own object, never the winner\'s', async () => {
+    const { ctx, deleted } = fakeContext({ id: ID, status: 'ready', key: WINNER });
+    await expect(settleLostReady(ctx, ID, OWN, log)).resolves.toEqual({ assetId: ID, status: 'ready', url: `https://cdn.example/${WINNER}` });
+    expect(deleted).toEqual([OWN]);
   });
 
-  it('deletes the object of an asset deleted meanwhile, when nothing else refers to it', async () => {
-    const { ctx, deleted } = fakeContext(null, []);
-    await expect(settleLostReady(ctx, ID, KEY, log)).resolves.toMatchObject({ status: 'failed', error: { code: 'not_found' } });
-    expect(deleted).toEqual([KEY]);
-  });
-
-  it('deletes its own stray object when the asset became ready on another key (shared)', async () => {
-    const other = 'i/00000000-0000-4000-8000-000000000001.png';
-    const { ctx, deleted } = fakeContext({ id: ID, status: 'ready', key: other }, [other]);
-    await expect(settleLostReady(ctx, ID, KEY, log)).resolves.toEqual({ assetId: ID, status: 'ready', url: `https://cdn.example/${other}` });
-    expect(deleted).toEqual([KEY]);
+  it('deletes its object when the asset was deleted meanwhile', async () => {
+    const { ctx, deleted } = fakeContext(null);
+    await expect(settleLostReady(ctx, ID, OWN, log)).resolves.toMatchObject({ status: 'failed', error: { code: 'not_found' } });
+    expect(deleted).toEqual([OWN]);
   });
 
   it('reports a failure recorded by another run as it is', async () => {
-    const { ctx } = fakeContext({ id: ID, status: 'failed', key: null, errorCode: 'not_an_image', errorMessage: 'nope' }, []);
-    await expect(settleLostReady(ctx, ID, KEY, log)).resolves.toEqual({ assetId: ID, status: 'failed', error: { code: 'not_an_image', message: 'nope' } });
+    const { ctx } = fakeContext({ id: ID, status: 'failed', key: null, errorCode: 'not_an_image', errorMessage: 'nope' });
+    await expect(settleLostReady(ctx, ID, OWN, log)).resolves.toEqual({ assetId: ID, status: 'failed', error: { code: 'not_an_image', message: 'nope' } });
+  });
+});
+
+describe('discardUnrecorded (markReady threw: did it commit?)', () => {
+  it('keeps the object when the row names it (the UPDATE committed before the connection died)', async () => {
+    const { ctx, deleted } = fakeContext({ id: ID, status: 'ready', key: OWN });
+    await discardUnrecorded(ctx, ID, OWN, log);
+    expect(deleted).toEqual([]);
+  });
+
+  it('deletes it when the row does not', async () => {
+    const { ctx, deleted } = fakeContext({ id: ID, status: 'processing', key: null });
+    await discardUnrecorded(ctx, ID, OWN, log);
+    expect(deleted).toEqual([OWN]);
+  });
+
+  it('keeps it when the database cannot be read (the orphan report finds it later)', async () => {
+    const { ctx, deleted } = fakeContext(new Error('connection refused'));
+    await discardUnrecorded(ctx, ID, OWN, log);
+    expect(deleted).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { publicKeyFor, PUBLIC_PREFIX } from '@rehost/storage';
+import { newPublicKeyFor, publicKeyPrefixFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
 import { type VerifiedImage, verifyImageStream } from './verify-image.js';
 
@@ -7,7 +7,8 @@ import { type VerifiedImage, verifyImageStream } from './verify-image.js';
  * The streaming core shared by every server-side source: bytes flow from the source
  * through the verification stage straight into a multipart upload; memory is bounded
  * by part size × parts in flight, whatever the file size. A failed check errors the
- * stream before its end, so the upload is aborted and nothing appears at the key.
+ * stream before its end, so the upload is aborted and nothing appears at the key. The key is
+ * new for every run (write-once by construction); the caller records it or deletes it.
  */
 export async function storeVerifiedStream(
   ctx: WorkerContext,
@@ -24,11 +25,12 @@ export async function storeVerifiedStream(
   // A previous run killed mid-upload leaves parts behind: abort them before uploading again. Only a
   // re-run can find any, and listing costs a store round trip (a billed list operation on R2) that
   // first runs, nearly all of them, need not pay; the sweeper aborts whatever is left anyway.
-  if (opts.rerun) await ctx.store.abortMultipartUploads(`${PUBLIC_PREFIX}${assetId}.`);
+  if (opts.rerun) await ctx.store.abortMultipartUploads(publicKeyPrefixFor(assetId));
   // Failures are reported through `done` (and the upload); an 'error' event the upload no longer
   // listens for must not become an uncaught exception.
   body.on('error', () => {});
-  const key = publicKeyFor(assetId, header.ext);
+  // A key of this run's own: nothing it writes can replace what another run published.
+  const key = newPublicKeyFor(assetId, header.ext);
   // Both must settle: an upload error must also stop the source, a source error fails the upload.
   const [uploaded, verified] = await Promise.allSettled([ctx.store.uploadStream(key, body, header.contentType, signal), done]);
   if (verified.status === 'rejected') {

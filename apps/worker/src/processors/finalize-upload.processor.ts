@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, errors } from '@rehost/jobs';
-import { isPreconditionFailed, publicKeyFor, publicUrlFor } from '@rehost/storage';
-import { settleLostReady } from '../pipeline/settle-ready.js';
-import { verifyImageStream } from '../pipeline/verify-image.js';
+import { AppError, errors, TERMINAL_STATUSES } from '@rehost/jobs';
+import { isPreconditionFailed, newPublicKeyFor, publicUrlFor } from '@rehost/storage';
+import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
+import { type VerifiedImage, verifyImageStream } from '../pipeline/verify-image.js';
 import type { Processor } from './types.js';
 
 const discard = () =>
@@ -23,11 +23,9 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
   const { assetId } = data;
   const asset = await ctx.assets.get(assetId);
   noteCallback?.(Boolean(asset?.callbackUrl));
-  if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
-  if (asset.status === 'ready' || asset.status === 'failed' || asset.status === 'expired') {
-    return { assetId, status: asset.status };
-  }
-  await ctx.assets.transition(assetId, ['pending_upload', 'queued'], 'processing');
+  if (!asset || TERMINAL_STATUSES.includes(asset.status)) return resultOf(ctx, assetId, asset);
+  // `complete` moved it to processing already; only an older row can still be pending here.
+  if (asset.status !== 'processing') await ctx.assets.transition(assetId, ['pending_upload', 'queued'], 'processing');
   const stagingKey = asset.stagingKey!;
   const declared = asset.declaredSize!;
 
@@ -35,18 +33,29 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
   if (!head) throw errors.objectMissing();
   if (head.size !== declared) throw errors.lengthMismatch(head.size, declared);
 
+  let key: string;
+  let img: VerifiedImage;
   try {
     const source = await ctx.store.getStream(stagingKey, { ifMatch: head.etag });
-    const { body, done } = await verifyImageStream(source, {
+    const verification = await verifyImageStream(source, {
       maxBytes: ctx.config.MAX_UPLOAD_BYTES,
       maxPixels: ctx.config.MAX_IMAGE_PIXELS,
       expectedBytes: declared,
     });
-    await pipeline(body, discard());
-    const img = await done;
-    const key = publicKeyFor(assetId, img.ext);
+    await pipeline(verification.body, discard());
+    img = await verification.done;
+    // A key of this run's own (write-once by construction), copied only from the bytes verified.
+    key = newPublicKeyFor(assetId, img.ext);
     await ctx.store.publishCopy(stagingKey, key, img.contentType, { ifMatch: head.etag });
-    const stored = await ctx.assets.markReady(assetId, {
+  } catch (err) {
+    if (isPreconditionFailed(err)) {
+      throw new AppError('conflict', 'the uploaded object changed during verification; verifying again');
+    }
+    throw err;
+  }
+  let stored: boolean;
+  try {
+    stored = await ctx.assets.markReady(assetId, {
       key,
       contentType: img.contentType,
       size: img.size,
@@ -54,19 +63,17 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
       height: img.height,
       sha256: img.sha256,
     });
-    await ctx.store.delete(stagingKey).catch((err) => log.warn({ err }, 'staging delete failed'));
-    // Deleted while we worked (nothing may stay published for it), or another run of this job
-    // finished first (its object is this key: it must stay).
-    if (!stored) return settleLostReady(ctx, assetId, key, log);
-    reportStored(img.size);
-    log.info({ size: img.size, contentType: img.contentType }, 'upload verified');
-    return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
   } catch (err) {
-    if (isPreconditionFailed(err)) {
-      throw new AppError('conflict', 'the uploaded object changed during verification; verifying again');
-    }
+    // Published but maybe not recorded: nothing may stay under i/ that no asset names.
+    await discardUnrecorded(ctx, assetId, key, log);
     throw err;
   }
+  await ctx.store.delete(stagingKey).catch((err) => log.warn({ err }, 'staging delete failed'));
+  // Deleted or failed while we worked, or another run finished first: this run's copy is nobody's.
+  if (!stored) return settleLostReady(ctx, assetId, key, log);
+  reportStored(img.size);
+  log.info({ size: img.size, contentType: img.contentType }, 'upload verified');
+  return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
 };
 
 /** Clean-up when a finalize fails for good: failed bytes are never left reachable. */

@@ -1,85 +1,104 @@
-import { dedupeKeyForTelegram } from '@rehost/db';
-import { AppError, type RehostSource } from '@rehost/jobs';
+import type { Readable } from 'node:stream';
+import { type Asset, dedupeKeyForTelegram } from '@rehost/db';
+import { AppError, type AssetEvent, errors, TERMINAL_STATUSES } from '@rehost/jobs';
+import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
 import { publicUrlFor } from '@rehost/storage';
-import type { Readable } from 'node:stream';
 import type { WorkerContext } from '../context.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
-import { settleLostReady } from '../pipeline/settle-ready.js';
+import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
 import { storeVerifiedStream } from '../pipeline/store-verified.js';
-import type { Processor } from './types.js';
+import type { JobRun, Processor } from './types.js';
 
-/** Retried until the asset that first claimed the same Telegram file has finished. */
-const waitForHolder = (holderId: string) =>
-  new AppError('conflict', `the same file is being stored by asset ${holderId}; waiting for it`);
+/** Retried until the asset that is storing the same Telegram file right now has finished. */
+const waitForHolder = () => new AppError('conflict', 'the same file is being stored by another asset right now; waiting for it');
 
 /**
- * Downloads a platform file and stores it for good. The same Telegram file
- * (file_unique_id) maps to one object: the first asset to claim it downloads; later
- * ones share its key without a second download.
+ * Downloads a platform file and stores it for good. Every request has its own asset; the same
+ * Telegram file (file_unique_id, as getFile answers it — never as the caller claims it) is
+ * downloaded once: one asset at a time holds the file's in-flight claim, and later ones share
+ * the stored object without a second download.
  */
-export const rehost: Processor<'rehost'> = async ({ data, log, signal, reportStored, noteCallback }, ctx) => {
-  const { assetId, source } = data;
+export const rehost: Processor<'rehost'> = async (run, ctx) => {
+  const { assetId, source } = run.data;
   const asset = await ctx.assets.get(assetId);
-  noteCallback?.(Boolean(asset?.callbackUrl));
-  if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
-  if (asset.status === 'ready' || asset.status === 'failed' || asset.status === 'expired') return { assetId, status: asset.status };
-  await ctx.assets.transition(assetId, ['queued'], 'processing');
+  run.noteCallback?.(Boolean(asset?.callbackUrl));
+  if (!asset || TERMINAL_STATUSES.includes(asset.status)) return resultOf(ctx, assetId, asset);
 
-  const opened = await openSource(ctx, assetId, source, signal);
-  if ('sharedFrom' in opened) {
-    const holder = opened.sharedFrom;
-    await ctx.assets.markReady(assetId, {
-      key: holder.key!,
-      contentType: holder.contentType!,
-      size: holder.size!,
-      width: holder.width!,
-      height: holder.height!,
-      sha256: holder.sha256!,
-    });
-    log.info({ holderId: holder.id }, 'rehost deduplicated');
-    return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, holder.key!) };
-  }
-
-  // Uploads start only after the move to 'processing': an asset still 'queued' had no earlier run upload anything.
-  const img = await storeVerifiedStream(ctx, assetId, opened.stream, signal, { rerun: asset.status === 'processing' });
-  const { key, contentType, size, width, height, sha256 } = img;
-  const stored = await ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 });
-  // Lost the race: deleted meanwhile, or another run of this job (same key) finished first.
-  if (!stored) return settleLostReady(ctx, assetId, img.key, log);
-  reportStored(img.size);
-  log.info({ size: img.size, contentType: img.contentType }, 'rehost stored');
-  return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, img.key) };
-};
-
-type Opened = { stream: Readable } | { sharedFrom: NonNullable<Awaited<ReturnType<WorkerContext['assets']['get']>>> };
-
-async function openSource(ctx: WorkerContext, assetId: string, source: RehostSource, signal: AbortSignal): Promise<Opened> {
   if (source.type === 'url') {
+    if (asset.status === 'queued') await ctx.assets.transition(assetId, ['queued'], 'processing');
     const { stream } = await safeGetStream(source.url, {
       allowedHosts: ctx.config.REHOST_URL_ALLOWED_HOSTS,
       trustedPrivateHosts: ctx.config.REHOST_URL_TRUSTED_PRIVATE_HOSTS,
       maxBytes: ctx.config.MAX_UPLOAD_BYTES,
       connectTimeoutMs: ctx.config.FETCH_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: ctx.config.FETCH_IDLE_TIMEOUT_MS,
-      signal,
+      signal: run.signal,
     });
-    return { stream };
+    return storeAndSettle(run, ctx, asset, stream, null);
   }
 
   const bot = ctx.bots.get(source.bot);
   const rate = (): Promise<void> =>
-    waitForBotSlot(ctx.redis, ctx.config.QUEUE_PREFIX, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, signal);
+    waitForBotSlot(ctx.redis, ctx.config.QUEUE_PREFIX, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
   await rate();
-  const file = await bot.getFile(source.fileId, signal);
-  // Claim the file's stable id; whoever holds it stores it, everyone else shares.
-  const holderId = await ctx.assets.claimDedupeKey(assetId, dedupeKeyForTelegram(file.fileUniqueId), file.fileUniqueId);
-  if (holderId !== assetId) {
-    const holder = await ctx.assets.get(holderId);
-    if (holder?.status === 'ready') return { sharedFrom: holder };
-    throw waitForHolder(holderId);
+  const file = await bot.getFile(source.fileId, run.signal);
+  // The caller's fileUniqueId is a claim; getFile's answer is the fact. A mismatch stores nothing
+  // and claims nothing, so nobody asking for the honest id is ever answered with these bytes.
+  if (source.fileUniqueId && source.fileUniqueId !== file.fileUniqueId) {
+    throw errors.telegramFileMismatch(source.fileUniqueId, file.fileUniqueId);
   }
+  const fileKey = dedupeKeyForTelegram(file.fileUniqueId);
+
+  // Claim first, then look for a stored copy: whoever released the claim before us was ready
+  // (or failed, or deleted) by then, so a stored copy is visible now and is shared, not downloaded again.
+  const claim = await ctx.assets.claimFile(assetId, fileKey, file.fileUniqueId);
+  if (claim === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
+  const shared = await shareStored(ctx, assetId, fileKey, run.log);
+  if (shared) return shared;
+  if (claim === 'held') throw waitForHolder();
+
   await rate();
-  const { stream } = await bot.openFile(source.fileId, signal, file);
-  return { stream };
+  const { stream } = await bot.openFile(source.fileId, run.signal, file);
+  return storeAndSettle(run, ctx, asset, stream, fileKey);
+};
+
+/** Ready on the object of a live asset that holds the same file, if there is one. */
+async function shareStored(ctx: WorkerContext, assetId: string, fileKey: string, log: Logger): Promise<AssetEvent | null> {
+  const holder = await ctx.assets.findStoredFile(fileKey);
+  if (!holder?.key) return null;
+  const outcome = await ctx.assets.markReadyShared(assetId, {
+    key: holder.key,
+    contentType: holder.contentType!,
+    size: holder.size!,
+    width: holder.width!,
+    height: holder.height!,
+    sha256: holder.sha256!,
+    fileKey,
+    telegramFileUniqueId: holder.telegramFileUniqueId,
+  });
+  // Its last holder was deleted between the lookup and the lock: store the file anew.
+  if (outcome === 'unavailable') return null;
+  if (outcome === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
+  log.info({ sharedFrom: holder.id }, 'rehost deduplicated');
+  return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, holder.key) };
+}
+
+async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: Asset, stream: Readable, fileKey: string | null): Promise<AssetEvent> {
+  const { assetId } = run.data;
+  // An asset already `processing` when the job began had an earlier run that may have left parts.
+  const img = await storeVerifiedStream(ctx, assetId, stream, run.signal, { rerun: asset.status === 'processing' });
+  const { key, contentType, size, width, height, sha256 } = img;
+  let stored: boolean;
+  try {
+    stored = await ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 }, fileKey);
+  } catch (err) {
+    await discardUnrecorded(ctx, assetId, key, run.log);
+    throw err;
+  }
+  // Deleted or failed meanwhile, or another run finished first: this run's object is nobody's.
+  if (!stored) return settleLostReady(ctx, assetId, key, run.log);
+  run.reportStored(size);
+  run.log.info({ size, contentType }, 'rehost stored');
+  return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
 }

@@ -44,7 +44,7 @@ const queuesOf = (ctx: WorkerContext): JobQueues => {
  * id is derived from the asset id, so announcing the same outcome twice sends one callback.
  */
 export async function enqueueWebhook(ctx: WorkerContext, event: AssetEvent, hasCallback?: boolean): Promise<void> {
-  if (!TERMINAL_STATUSES.includes(event.status)) return;
+  if (!(TERMINAL_STATUSES as readonly string[]).includes(event.status)) return;
   // `hasCallback` comes from the processor's own read of the asset; unknown → read it here.
   if (!(hasCallback ?? Boolean(await webhooksOf(ctx).callbackUrlFor(event.assetId)))) return;
   await queuesOf(ctx).enqueue('webhook', { assetId: event.assetId, status: event.status as 'ready' | 'failed' | 'expired' });
