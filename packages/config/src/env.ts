@@ -74,6 +74,12 @@ export const s3Env = z.object({
   S3_ENSURE_BUCKET: bool.default(false),
   /** Parts in flight per streamed upload. @defaultValue 4 */
   S3_QUEUE_SIZE: int(1, 64).default(4),
+  /**
+   * Canned ACL signed into pre-signed upload URLs (`x-amz-acl`, sent by the client as given), so a
+   * client cannot make its unverified upload public. `none` signs no ACL (for a store that refuses
+   * the header; R2 has no ACLs, see README). @defaultValue private
+   */
+  S3_PRESIGN_ACL: z.enum(['private', 'none']).default('private'),
 });
 
 export const limitsEnv = z.object({
