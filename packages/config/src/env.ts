@@ -154,6 +154,11 @@ export const maintenanceEnv = z.object({
   STUCK_AFTER_SECONDS: int(1).default(900),
   /** Unfinished multipart uploads older than this are aborted (a killed worker's parts). @defaultValue 86400 */
   MULTIPART_MAX_AGE_SECONDS: int(1).default(86_400),
+  /**
+   * `sweep-staging` removes a staging object whose asset failed, expired, was deleted or is unknown
+   * once the object is this old (a `ready` asset's at once; a pending or processing one's never). @defaultValue 600
+   */
+  STAGING_SWEEP_MIN_AGE_SECONDS: int(0).default(600),
 });
 
 export const dashboardEnv = z.object({

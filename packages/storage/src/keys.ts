@@ -8,6 +8,14 @@ export const PUBLIC_PREFIX = 'i/';
 export const STAGING_PREFIX = 'staging/';
 
 export const stagingKeyFor = (assetId: string): string => `${STAGING_PREFIX}${assetId}`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The asset id a staging key was made from; undefined for a key of another shape (nothing we made). */
+export const assetIdOfStagingKey = (key: string): string | undefined => {
+  if (!key.startsWith(STAGING_PREFIX)) return undefined;
+  const id = key.slice(STAGING_PREFIX.length);
+  return UUID.test(id) ? id : undefined;
+};
 export const publicKeyFor = (assetId: string, ext: string): string => `${PUBLIC_PREFIX}${assetId}.${ext}`;
 
 /** Permanent URL: derived at read time, so changing CDN domain changes one setting. */
