@@ -244,6 +244,95 @@ describe('report-orphans', () => {
   });
 });
 
+describe('sweep-staging', () => {
+  const store = () => stack.services.bucket.store;
+  const staged = async (id: string) => (await store().head(`staging/${id}`)) !== undefined;
+  /** Sweeps with a minimum age of 0 (objects made by the test are seconds old). */
+  const sweepNow = () => sweep('sweep-staging', withConfig({ STAGING_SWEEP_MIN_AGE_SECONDS: 0 }));
+
+  it('deletes at once the object a still-valid URL re-creates after finalize; never a pending or processing upload', async () => {
+    const png = makePng(21, 21);
+    const done = await createUpload(png);
+    expect(await putUpload(done.upload, png)).toBe(200);
+    expect((await stack.call(`/v1/uploads/${done.assetId}/complete`, { method: 'POST' })).status).toBe(202);
+    const asset = await waitTerminal(stack, done.assetId);
+    expect(asset.status).toBe('ready');
+    expect(await putUpload(done.upload, png)).toBe(200); // the URL still works: the object is back
+    expect(await staged(done.assetId)).toBe(true);
+
+    const pending = await createUpload(png);
+    expect(await putUpload(pending.upload, png)).toBe(200);
+    const processing = await createUpload(png);
+    expect(await putUpload(processing.upload, png)).toBe(200);
+    await sql(`UPDATE "Asset" SET status = 'processing' WHERE id = $1`, [processing.assetId]);
+
+    // Default minimum age (600 s): the ready asset's object goes anyway.
+    const result = await sweep('sweep-staging');
+    expect(result.samples?.deleted).toContain(`staging/${done.assetId}`);
+    expect(result.counts.ready).toBeGreaterThanOrEqual(1);
+    expect(await staged(done.assetId)).toBe(false);
+    // The published bytes are untouched.
+    expect(sha256(new Uint8Array(await (await fetch(asset.url)).arrayBuffer()))).toBe(sha256(png));
+
+    // However old: an upload still pending or being checked keeps its object.
+    const again = await sweepNow();
+    expect(again.samples?.deleted ?? []).not.toContain(`staging/${pending.assetId}`);
+    expect(await staged(pending.assetId)).toBe(true);
+    expect(await staged(processing.assetId)).toBe(true);
+    await sql(`UPDATE "Asset" SET status = 'failed' WHERE id = $1`, [processing.assetId]);
+  });
+
+  it('deletes, once past the minimum age, the object of a failed, an expired and a deleted asset, and one of no asset', async () => {
+    // Failed: not an image; finalize deletes the object, then a second PUT through the valid URL brings it back.
+    const junk = Buffer.alloc(64, 0x41);
+    const failed = await createUpload(junk);
+    expect(await putUpload(failed.upload, junk)).toBe(200);
+    await stack.call(`/v1/uploads/${failed.assetId}/complete`, { method: 'POST' });
+    expect((await waitTerminal(stack, failed.assetId)).status).toBe('failed');
+    expect(await putUpload(failed.upload, junk)).toBe(200);
+
+    // Expired, its object left behind (the expiry's delete failed, or the key was already forgotten).
+    const png = makePng(22, 22);
+    const expired = await createUpload(png);
+    expect(await putUpload(expired.upload, png)).toBe(200);
+    await sql(`UPDATE "Asset" SET status = 'expired', "stagingKey" = NULL WHERE id = $1`, [expired.assetId]);
+
+    // Deleted: DELETE removes the object, the still-valid URL re-creates it.
+    const deleted = await createUpload(png);
+    expect((await stack.call(`/v1/assets/${deleted.assetId}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await putUpload(deleted.upload, png)).toBe(200);
+
+    // No asset at all.
+    const strayKey = `staging/${crypto.randomUUID()}`;
+    await store().put(strayKey, png, 'image/png');
+    const otherShape = 'staging/not-an-asset-id';
+    await store().put(otherShape, png, 'image/png');
+
+    const keys = [failed.assetId, expired.assetId, deleted.assetId].map((id) => `staging/${id}`).concat(strayKey, otherShape);
+    for (const k of keys) expect(await store().head(k)).toBeDefined();
+
+    // Younger than the default minimum age: an in-flight finalize might still read them.
+    const young = await sweep('sweep-staging');
+    for (const k of keys) expect(young.samples?.deleted ?? []).not.toContain(k);
+    for (const k of keys) expect(await store().head(k)).toBeDefined();
+
+    const result = await sweepNow();
+    expect(result.samples?.deleted).toEqual(expect.arrayContaining(keys));
+    expect(result.counts).toMatchObject({ deleteErrors: 0 });
+    expect(result.counts.failed).toBeGreaterThanOrEqual(1);
+    expect(result.counts.expired).toBeGreaterThanOrEqual(1);
+    expect(result.counts.assetDeleted).toBeGreaterThanOrEqual(1);
+    expect(result.counts.deleted).toBeGreaterThanOrEqual(keys.length);
+    expect(result.counts.unknown).toBeGreaterThanOrEqual(2);
+    for (const k of keys) expect(await store().head(k)).toBeUndefined();
+    // Nothing is left under staging/ but what a pending or processing upload still needs.
+    const left = await store().listKeys('staging/');
+    const { rows } = await sql(`SELECT id FROM "Asset" WHERE status IN ('pending_upload', 'processing') AND "deletedAt" IS NULL`);
+    const needed = new Set(rows.map((r) => `staging/${r.id as string}`));
+    expect(left.filter((k) => !needed.has(k))).toEqual([]);
+  });
+});
+
 describe('schedules', () => {
   it('registers one scheduler per task, idempotently, and removes them with an interval of 0', async () => {
     const queue = stack.apiCtx.queues.queues.maintenance;

@@ -4,14 +4,17 @@
  * - SIGKILL mid-upload: a second worker retakes the stalled job and completes it, and no
  *   multipart upload is left dangling.
  * - SIGTERM to the API with a request in flight: it is answered, then the process exits 0.
+ * - SIGTERM to a worker whose job hangs on a store that stopped answering: it exits within
+ *   WORKER_SHUTDOWN_GRACE_MS plus a few seconds, and another worker finishes the job.
  * The in-flight job is a Telegram download from the Bot API double whose body we hold back
  * until the test says so.
  */
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BotApiDouble, makePng, makePngOfSize, sha256, startBotApiDouble } from '@rehost/testing';
 import { publicKeyPrefixFor } from '@rehost/storage';
-import { waitTerminal } from './helpers.js';
+import { putUpload, waitTerminal } from './helpers.js';
 import { freePort, startApp, stopAllApps, workerStarted, apiListening } from './processes.js';
 import { type Stack, startStack } from './stack.js';
 
@@ -107,6 +110,113 @@ describe('worker SIGTERM', () => {
     expect(file.downloads()).toBe(1); // finished by the same worker, not retried elsewhere
     expect(worker.lines.some((l) => l.msg === 'worker stopped')).toBe(true);
   });
+});
+
+/**
+ * A TCP proxy in front of the S3 server that can turn into a black hole: after `silence()` it
+ * forwards nothing more either way (open connections and new ones are held, their bytes swallowed),
+ * as a store that stopped answering. `heard(n)` resolves once n connections sent a request into the hole.
+ */
+async function startSilenceableProxy(target: { host: string; port: number }) {
+  let silent = false;
+  const talking = new Set<net.Socket>();
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const sockets = new Set<net.Socket>();
+  const swallow = (client: net.Socket) => {
+    client.on('data', () => {
+      talking.add(client);
+      for (const w of waiters.filter((w) => talking.size >= w.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    });
+    client.resume();
+  };
+  const pairs = new Map<net.Socket, net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => undefined);
+    client.on('close', () => sockets.delete(client));
+    if (silent) return swallow(client);
+    const upstream = net.connect(target.port, target.host);
+    sockets.add(upstream);
+    upstream.on('error', () => client.destroy());
+    upstream.on('close', () => sockets.delete(upstream));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    pairs.set(client, upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    heard: (n: number) => (talking.size >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
+    silence() {
+      silent = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        upstream.pause();
+        swallow(client);
+      }
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe('worker SIGTERM while the store does not answer', () => {
+  it('exits within WORKER_SHUTDOWN_GRACE_MS plus a few seconds; another worker finishes the jobs', async () => {
+    const s3 = new URL(stack.services.env.S3_ENDPOINT!);
+    const proxy = await startSilenceableProxy({ host: s3.hostname, port: Number(s3.port) });
+    const graceMs = 2000;
+    try {
+      const bytes = makePng(90, 60);
+      bot.addFile({ fileId: 'silent-store-file', fileUniqueId: 'silent-store-uniq', bytes });
+      // A web upload, PUT straight to the store (the API signs for it, not for the proxy).
+      const png = makePng(70, 50);
+      const created = await stack.call('/v1/uploads', { method: 'POST', json: { contentType: 'image/png', size: png.length } });
+      expect(created.status).toBe(201);
+      const uploadId = created.body.assetId as string;
+      expect(await putUpload(created.body.upload, png)).toBe(200);
+
+      const worker = startApp('worker', { ...workerEnv, S3_ENDPOINT: proxy.url, WORKER_SHUTDOWN_GRACE_MS: String(graceMs) });
+      await worker.waitForLine(workerStarted);
+      proxy.silence();
+      // Two jobs stuck in the store: a rehost's upload (it aborts on its signal) and a finalize's
+      // HEAD (it takes no signal: only not waiting for it bounds the shutdown).
+      const assetId = await rehost('silent-store-file');
+      expect((await stack.call(`/v1/uploads/${uploadId}/complete`, { method: 'POST' })).status).toBe(202);
+      await proxy.heard(2);
+
+      const sent = Date.now();
+      worker.kill('SIGTERM');
+      const bound = graceMs + 5000;
+      const outcome = await Promise.race([
+        worker.exited,
+        new Promise<'still running'>((r) => setTimeout(() => r('still running'), bound + 5000).unref()),
+      ]);
+      const tookMs = Date.now() - sent;
+      expect(outcome).toEqual({ code: 0, signal: null });
+      expect(tookMs).toBeLessThan(bound);
+      expect(worker.lines.some((l) => l.msg === 'jobs still running at shutdown; leaving them to stalled-job recovery')).toBe(true);
+      // The jobs were neither finished nor failed by the shutdown: their assets wait for another worker.
+      expect((await stack.call(`/v1/assets/${assetId}`)).body.status).toBe('processing');
+      expect((await stack.call(`/v1/assets/${uploadId}`)).body.status).toBe('processing');
+
+      const second = startApp('worker', workerEnv);
+      await second.waitForLine(workerStarted);
+      const asset = await waitTerminal(stack, assetId, 60_000);
+      expect(asset).toMatchObject({ status: 'ready', size: bytes.length, sha256: sha256(bytes) });
+      expect(await waitTerminal(stack, uploadId, 60_000)).toMatchObject({ status: 'ready', sha256: sha256(png) });
+      await second.stop();
+      process.stdout.write(`worker exited ${tookMs} ms after SIGTERM (grace ${graceMs} ms)\n`);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
 });
 
 describe('worker SIGKILL mid-job', () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { parseWebhook, RehostApiError, RehostClient, verifyWebhook } from '@rehost/client';
+import { MemoryReplayStore, parseWebhook, receiveWebhook, RehostApiError, RehostClient, verifyWebhook, WebhookSignatureError } from '@rehost/client';
 import { type BotApiDouble, makePng, startBotApiDouble } from '@rehost/testing';
 import { type Receiver, startReceiver } from './receiver.js';
 import { type Stack, startStack } from './stack.js';
@@ -89,6 +89,37 @@ describe('webhooks', () => {
       { attempt: 1, statusCode: 500, error: 'receiver answered HTTP 500', url: `${receiver.url}/hooks/rehost?tenant=7` },
       { attempt: 2, statusCode: 200, error: null, url: `${receiver.url}/hooks/rehost?tenant=7` },
     ]);
+  });
+
+  it('carries a deliveryId in the signed body, the same on every retry; a receiver with a replay store refuses a replay', async () => {
+    double.addFile({ fileId: 'wh-replay', fileUniqueId: 'wh-replay-uniq', bytes: makePng(20, 10) });
+    receiver.answerWith(503);
+    const { assetId } = await client.rehostTelegramFile('wh-replay', { callbackUrl: `${receiver.url}/hooks/replay` });
+    const [first, second] = await receiver.requests(assetId, 2);
+    const { deliveryId } = JSON.parse(second!.body) as { deliveryId: string };
+    expect(deliveryId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(JSON.parse(first!.body).deliveryId).toBe(deliveryId); // a retry is the same delivery
+    expect(second!.headers['x-rehost-delivery-id']).toBe(deliveryId);
+
+    const store = new MemoryReplayStore();
+    const header = second!.headers['x-rehost-signature'] as string;
+    const received = await receiveWebhook({ body: second!.body, header, secret: SECRET, replayStore: store });
+    expect(received.deliveryId).toBe(deliveryId);
+    expect(received.asset).toEqual(await client.getAsset(assetId));
+
+    // The captured request sent again, within the signature's window: the signature verifies, the id does not pass.
+    expect(verifyWebhook({ body: second!.body, header, secret: SECRET })).toBe(true);
+    const replay = await receiveWebhook({ body: second!.body, header, secret: SECRET, replayStore: store }).catch((e: unknown) => e);
+    expect(replay).toBeInstanceOf(WebhookSignatureError);
+    expect(replay).toMatchObject({ code: 'replayed_delivery' });
+    // The id cannot be swapped for a fresh one: it is signed with the body.
+    const swapped = second!.body.replace(deliveryId, '00000000-0000-5000-8000-000000000000');
+    const forged = await receiveWebhook({ body: swapped, header, secret: SECRET, replayStore: store }).catch((e: unknown) => e);
+    expect(forged).toMatchObject({ code: 'invalid_signature' });
+
+    // Another asset's delivery has another id.
+    const other = receiver.received.find((h) => h.headers['x-rehost-asset-id'] !== assetId);
+    expect(other && JSON.parse(other.body).deliveryId).not.toBe(deliveryId);
   });
 
   it('calls back for a failed asset too, with its error code', async () => {

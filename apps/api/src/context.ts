@@ -1,7 +1,7 @@
 import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/db';
 import { AssetEventHub, createRedis, redisClientName, JobQueues, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
-import { type ObjectStore, storeFromEnv } from '@rehost/storage';
+import { type ObjectStore, stagingExpiryDaysFor, storeFromEnv } from '@rehost/storage';
 import type { ApiConfig } from './config.js';
 
 /** Everything a route needs, built once per process from config. */
@@ -30,7 +30,11 @@ export async function createApiContext(config: ApiConfig, log?: Logger): Promise
   // Bounded: an API started while Redis is down must still listen (healthz answers, readyz says why).
   await Promise.race([events.start(), new Promise((r) => setTimeout(r, 3000).unref())]);
   const store = storeFromEnv(config);
-  if (config.S3_ENSURE_BUCKET) await store.ensureBucket({ corsOrigins: config.UPLOAD_CORS_ORIGINS, publicRead: true });
+  if (config.S3_ENSURE_BUCKET) await store.ensureBucket({
+      corsOrigins: config.UPLOAD_CORS_ORIGINS,
+      publicRead: true,
+      stagingExpiryDays: stagingExpiryDaysFor(config.UPLOAD_URL_TTL_SECONDS),
+    });
   return {
     config,
     log: logger,

@@ -49,11 +49,19 @@ void schedule();
 // lost the schedulers with the queues, and the sweeper is what re-enqueues the jobs it lost.
 ctx.redis.on('ready', () => void schedule());
 
+/** Past the jobs' grace and their abort (worker.ts), what closing connections may take before we exit anyway. */
+const HARD_EXIT_AFTER_GRACE_MS = 4000;
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   ctx.log.info({ signal }, 'shutting down: finishing running jobs');
+  // A Redis, PostgreSQL or store that stopped answering must not keep the process past a bound.
+  setTimeout(() => {
+    ctx.log.error({ afterMs: config.WORKER_SHUTDOWN_GRACE_MS + HARD_EXIT_AFTER_GRACE_MS }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, config.WORKER_SHUTDOWN_GRACE_MS + HARD_EXIT_AFTER_GRACE_MS).unref();
   await running.close();
   await queues.close();
   // /healthz keeps answering while jobs drain: the process is alive until here.

@@ -35,6 +35,12 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
   const { config, log } = ctx;
   const slots = new Semaphore(config.WORKER_CONCURRENCY);
   const workers: Worker[] = [];
+  /** The jobs running now, to abort at the end of the shutdown grace. */
+  const running = new Set<AbortController>();
+  let abandoning = false;
+  /** Resolves once no job handler is running (after an abort, each lets go as it sees its signal). */
+  let onIdle: (() => void) | undefined;
+  const idle = () => (running.size === 0 ? Promise.resolve() : new Promise<void>((r) => (onIdle = r)));
 
   for (const key of Object.keys(catalog) as JobKey[]) {
     if (key === 'maintenance') {
@@ -54,6 +60,7 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
         const release = await slots.acquire();
         const started = performance.now();
         const abort = new AbortController();
+        running.add(abort);
         let storedBytes = 0;
         const reportStored = (bytes: number) => {
           storedBytes += bytes;
@@ -73,6 +80,12 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           return result;
         } catch (err) {
           abort.abort();
+          if (abandoning) {
+            // Cut short by shutdown: neither a failure nor a retry. The job never settles here; its
+            // lock lapses once this process is gone and another worker takes it up (stalled-job recovery).
+            jobLog.info({ err }, 'job interrupted by shutdown; left to stalled-job recovery');
+            return new Promise<never>(() => {});
+          }
           const appErr = err instanceof AppError ? err : undefined;
           const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
           if (appErr?.code === 'rate_limited' && appErr.retryAfterSeconds && !lastAttempt) {
@@ -93,6 +106,8 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           hooks.onJobDone?.(def.queue, 'retry', (performance.now() - started) / 1000, storedBytes);
           throw err;
         } finally {
+          running.delete(abort);
+          if (running.size === 0) onIdle?.();
           release();
           void token;
         }
@@ -114,16 +129,38 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
 
   return {
     workers,
-    /** Stops taking jobs, lets running ones finish within `graceMs`, then closes. */
-    async close(graceMs = config.WORKER_SHUTDOWN_GRACE_MS): Promise<void> {
-      const graceful = Promise.all(workers.map((w) => w.close()));
-      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
-      if ((await Promise.race([graceful, timeout])) === 'timeout') {
-        log.warn({ graceMs }, 'jobs still running at shutdown; leaving them to stalled-job recovery');
-        await Promise.all(workers.map((w) => w.close(true)));
-      }
+    /**
+     * Stops taking jobs and lets running ones finish within `graceMs`. Jobs still running then are
+     * aborted (their signal: a multipart upload is abandoned, a download cut) and left to
+     * stalled-job recovery; after at most `abortMs` more it returns, whether or not they let go —
+     * a call to a store or database that stopped answering must not hold the process. Resolves
+     * `drained` when every job finished, `abandoned` otherwise (the workers may then still be open:
+     * the caller is about to exit).
+     */
+    async close(graceMs = config.WORKER_SHUTDOWN_GRACE_MS, abortMs = SHUTDOWN_ABORT_MS): Promise<'drained' | 'abandoned'> {
+      // One graceful close: BullMQ's close(true) after close() returns that same pending promise.
+      const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
+      if ((await within(graceful, graceMs)) === 'drained') return 'drained';
+      log.warn({ graceMs, jobs: running.size }, 'jobs still running at shutdown; leaving them to stalled-job recovery');
+      abandoning = true;
+      for (const a of running) a.abort(new Error('worker shutting down'));
+      await within(idle(), abortMs);
+      return 'abandoned';
     },
   };
+}
+
+/** After the shutdown grace: how long aborted jobs get to let go before close() returns anyway. */
+const SHUTDOWN_ABORT_MS = 2000;
+
+/** `promise`'s value if it settles within `ms`, else undefined (the timer does not hold the process). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function failAsset(

@@ -10,7 +10,20 @@ export {
   type WaitOptions,
 } from './client.js';
 export { AssetFailedError, type ClientErrorCode, NetworkError, RehostApiError, RehostError, WaitTimeoutError } from './errors.js';
-export { parseWebhook, type VerifyWebhookInput, verifyWebhook, WEBHOOK_SIGNATURE_HEADER, WebhookSignatureError } from './webhook.js';
+export {
+  MemoryReplayStore,
+  parseWebhook,
+  type ReceivedWebhook,
+  type ReceiveWebhookInput,
+  receiveWebhook,
+  type VerifyWebhookInput,
+  verifyWebhook,
+  WEBHOOK_DELIVERY_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  type WebhookProblem,
+  type WebhookReplayStore,
+  WebhookSignatureError,
+} from './webhook.js';
 export {
   ASSET_STATUSES,
   type AssetEvent,

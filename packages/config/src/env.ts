@@ -74,6 +74,12 @@ export const s3Env = z.object({
   S3_ENSURE_BUCKET: bool.default(false),
   /** Parts in flight per streamed upload. @defaultValue 4 */
   S3_QUEUE_SIZE: int(1, 64).default(4),
+  /**
+   * Canned ACL signed into pre-signed upload URLs (`x-amz-acl`, sent by the client as given), so a
+   * client cannot make its unverified upload public. `none` signs no ACL (for a store that refuses
+   * the header; R2 has no ACLs, see README). @defaultValue private
+   */
+  S3_PRESIGN_ACL: z.enum(['private', 'none']).default('private'),
 });
 
 export const limitsEnv = z.object({
@@ -148,6 +154,11 @@ export const maintenanceEnv = z.object({
   STUCK_AFTER_SECONDS: int(1).default(900),
   /** Unfinished multipart uploads older than this are aborted (a killed worker's parts). @defaultValue 86400 */
   MULTIPART_MAX_AGE_SECONDS: int(1).default(86_400),
+  /**
+   * `sweep-staging` removes a staging object whose asset failed, expired, was deleted or is unknown
+   * once the object is this old (a `ready` asset's at once; a pending or processing one's never). @defaultValue 600
+   */
+  STAGING_SWEEP_MIN_AGE_SECONDS: int(0).default(600),
 });
 
 export const dashboardEnv = z.object({

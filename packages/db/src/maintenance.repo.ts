@@ -12,6 +12,14 @@ export interface ExpirableUpload {
   stagingKey: string | null;
 }
 
+/** What the sweeper needs to know about the asset a staging object belongs to. */
+export interface StagingOwner {
+  id: string;
+  status: Asset['status'];
+  /** Soft-deleted (DELETE /v1/assets/:id): its staging object may go whatever the status. */
+  deleted: boolean;
+}
+
 export type StuckAsset = Pick<
   Asset,
   'id' | 'status' | 'sourceType' | 'telegramFileId' | 'telegramFileUniqueId' | 'telegramBot' | 'sourceUrl' | 'updatedAt'
@@ -80,6 +88,29 @@ export class MaintenanceRepo {
     if (keys.length === 0) return new Set();
     const rows = await this.db.asset.findMany({ where: { key: { in: keys }, ...LIVE }, select: { key: true }, distinct: ['key'] });
     return new Set(rows.map((r) => r.key!));
+  }
+
+  /**
+   * The asset, deleted ones included, behind each staging object, by key. `assetId` is the id the key
+   * was made from (`staging/<assetId>`): looked up by primary key, so a page of keys costs one index
+   * read. A row that names another staging key does not own this one. A key with no owner is absent
+   * from the map (unknown: never an asset, or one whose row is gone).
+   */
+  async stagingOwners(objects: { key: string; assetId: string }[]): Promise<Map<string, StagingOwner>> {
+    if (objects.length === 0) return new Map();
+    const rows = await this.db.asset.findMany({
+      where: { id: { in: [...new Set(objects.map((o) => o.assetId))] } },
+      select: { id: true, stagingKey: true, status: true, deletedAt: true },
+    });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const owners = new Map<string, StagingOwner>();
+    for (const { key, assetId } of objects) {
+      const r = byId.get(assetId);
+      // stagingKey is forgotten (null) once an expired upload's object was deleted: still its owner.
+      if (!r || (r.stagingKey !== null && r.stagingKey !== key)) continue;
+      owners.set(key, { id: r.id, status: r.status, deleted: r.deletedAt !== null });
+    }
+    return owners;
   }
 
   /** Live ready assets with an id after `afterId`, in id order (a resumable scan). */

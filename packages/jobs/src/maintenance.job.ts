@@ -10,9 +10,11 @@ import { defineJob } from './define-job.js';
  * - `requeue-stuck`: `queued`/`processing` assets whose job is gone are enqueued again (failed after a few tries).
  * - `report-orphans`: objects under `i/` no live asset refers to, and ready assets whose object is gone —
  *   logged and counted, never deleted (a wrong guess here would lose data).
+ * - `sweep-staging`: objects under `staging/` whose asset is settled (ready, failed, expired), deleted or
+ *   unknown are deleted (a ready asset's at once, the others past a minimum age; pending/processing never).
  * Task names are stored in Redis (scheduler ids, job data): rename only with a migration plan.
  */
-export const MAINTENANCE_TASKS = ['expire-uploads', 'abort-multipart', 'requeue-stuck', 'report-orphans'] as const;
+export const MAINTENANCE_TASKS = ['expire-uploads', 'abort-multipart', 'requeue-stuck', 'report-orphans', 'sweep-staging'] as const;
 export type MaintenanceTask = (typeof MAINTENANCE_TASKS)[number];
 
 export const maintenanceJob = defineJob({

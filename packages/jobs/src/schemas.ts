@@ -23,7 +23,9 @@ export {
   type CheckWebhookSignatureInput,
   checkWebhookSignature,
   signWebhook,
+  WEBHOOK_DELIVERY_ID_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TOLERANCE_SECONDS,
   type WebhookSignatureProblem,
+  webhookDeliveryId,
 } from './webhook-signature.js';

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * Webhook signatures, shared by the worker (signs) and @rehost/client (verifies).
@@ -7,8 +7,28 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  *
  * The timestamp is signed with the body, so a captured request cannot be replayed after the
  * tolerance window; several `v1=` entries may appear (secret rotation): any one matching passes.
+ * Inside the window, the body's `deliveryId` (signed with it) lets a receiver refuse a delivery it
+ * has already seen.
  */
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Rehost-Signature';
+/** Copy of the body's `deliveryId`, for logs and routing; unsigned — verifiers read the body's. */
+export const WEBHOOK_DELIVERY_ID_HEADER = 'X-Rehost-Delivery-Id';
+
+/** Namespace of delivery ids (a fixed random UUID: ids of other systems never collide with ours). */
+const DELIVERY_NAMESPACE = Buffer.from('6f0d3c1e8a2b4c7d9e1f203a4b5c6d7e', 'hex');
+
+/**
+ * The id of the delivery announcing that `assetId` became `status`: a name-based UUID (RFC 9562
+ * version 5), so every attempt — and a second announcement of the same outcome — carries the same
+ * id, and different assets or outcomes never share one.
+ */
+export function webhookDeliveryId(assetId: string, status: string): string {
+  const hash = createHash('sha1').update(DELIVERY_NAMESPACE).update(`${assetId}:${status}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50; // version 5
+  hash[8] = (hash[8]! & 0x3f) | 0x80; // RFC variant
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 /** Default window a receiver accepts between the signature's `t` and its own clock. */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;

@@ -22,6 +22,14 @@ export const publicKeyPrefixFor = (assetId: string): string =>
 export const newPublicKeyFor = (assetId: string, ext: string): string =>
   `${publicKeyPrefixFor(assetId)}${randomBytes(6).toString('hex')}.${ext}`;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The asset id a staging key was made from; undefined for a key of another shape (nothing we made). */
+export const assetIdOfStagingKey = (key: string): string | undefined => {
+  if (!key.startsWith(STAGING_PREFIX)) return undefined;
+  const id = key.slice(STAGING_PREFIX.length);
+  return UUID.test(id) ? id : undefined;
+};
+
 /** Permanent URL: derived at read time, so changing CDN domain changes one setting. */
 export const publicUrlFor = (publicBaseUrl: string, key: string): string => `${publicBaseUrl}/${key}`;
 

@@ -15,14 +15,16 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutBucketCorsCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
+  PutPublicAccessBlockCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { IMMUTABLE_CACHE_CONTROL, PUBLIC_PREFIX } from './keys.js';
+import { IMMUTABLE_CACHE_CONTROL, PUBLIC_PREFIX, STAGING_PREFIX } from './keys.js';
 
 export interface ObjectStoreConfig {
   endpoint?: string | undefined;
@@ -35,6 +37,14 @@ export interface ObjectStoreConfig {
   partSize: number;
   /** Parts uploaded concurrently per stream. */
   queueSize: number;
+  /**
+   * Canned ACL signed into every pre-signed PUT (`x-amz-acl`, a signed header the client must
+   * send as given): a client cannot add `x-amz-acl: public-read` or `x-amz-grant-*` of its own
+   * (the signature no longer matches, or the store refuses a grant beside a canned ACL).
+   * `undefined` signs none (a store that refuses the header; R2 has no ACLs at all).
+   * @defaultValue undefined
+   */
+  presignAcl?: 'private' | undefined;
 }
 
 export interface HeadResult {
@@ -89,17 +99,24 @@ export class ObjectStore {
     }
   }
 
-  /** Pre-signed PUT that binds content type and exact length: the store refuses anything else. */
+  /**
+   * Pre-signed PUT that binds content type, exact length and (with `presignAcl`) the object's
+   * ACL: the store refuses anything else. The client must send exactly `headers`.
+   */
   async presignPut(key: string, contentType: string, contentLength: number, ttlSeconds: number): Promise<PresignedPut> {
-    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ContentLength: contentLength });
+    const acl = this.config.presignAcl;
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ContentLength: contentLength, ACL: acl });
     const url = await getSignedUrl(this.client, command, {
       expiresIn: ttlSeconds,
-      signableHeaders: new Set(['content-type', 'content-length']),
+      signableHeaders: new Set(['content-type', 'content-length', ...(acl ? ['x-amz-acl'] : [])]),
+      // Hoisted into the query string, x-amz-acl would not stop a header of the client's own
+      // (RGW lets an unsigned `x-amz-acl: public-read` header win): keep it a signed header.
+      unhoistableHeaders: new Set(acl ? ['x-amz-acl'] : []),
     });
     return {
       url,
       method: 'PUT',
-      headers: { 'Content-Type': contentType, 'Content-Length': String(contentLength) },
+      headers: { 'Content-Type': contentType, 'Content-Length': String(contentLength), ...(acl ? { 'x-amz-acl': acl } : {}) },
       expiresAt: new Date(Date.now() + ttlSeconds * 1000),
     };
   }
@@ -250,11 +267,22 @@ export class ObjectStore {
   }
 
   /**
-   * Dev/test set-up of a bucket as R2 is configured in production: the bucket, a CORS
-   * rule for browser PUTs, and anonymous read of the public prefix only (what an R2
-   * custom domain gives). Production buckets are configured by the operator (README).
+   * Dev/test set-up of a bucket as R2 is configured in production (README, docs/WEB-UPLOADS.md):
+   * the bucket; a CORS rule for browser PUTs; public ACLs ignored (`PutPublicAccessBlock`
+   * IgnorePublicAcls: an ACL a PUT asks for grants nothing — the bucket policy alone decides);
+   * lifecycle rules that expire `staging/` objects after `stagingExpiryDays` and abort
+   * multipart uploads unfinished after `abortMultipartAfterDays`; and anonymous read of the
+   * public prefix only (what an R2 custom domain gives). Production buckets are configured by
+   * the operator.
    */
-  async ensureBucket(opts: { corsOrigins: string[]; publicRead: boolean }): Promise<void> {
+  async ensureBucket(opts: {
+    corsOrigins: string[];
+    publicRead: boolean;
+    /** @defaultValue stagingExpiryDaysFor(7 days), the longest URL lifetime */
+    stagingExpiryDays?: number;
+    /** @defaultValue 1 */
+    abortMultipartAfterDays?: number;
+  }): Promise<void> {
     try {
       await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
     } catch (err) {
@@ -269,12 +297,27 @@ export class ObjectStore {
             {
               AllowedOrigins: opts.corsOrigins,
               AllowedMethods: ['PUT', 'GET', 'HEAD'],
-              AllowedHeaders: ['content-type', 'content-length'],
+              AllowedHeaders: ['content-type', 'content-length', 'x-amz-acl'],
               ExposeHeaders: ['ETag'],
               MaxAgeSeconds: 3600,
             },
           ],
         },
+      }),
+    );
+    await this.client.send(
+      new PutPublicAccessBlockCommand({
+        Bucket: this.bucket,
+        // ACLs only: the bucket policy below is what makes `i/` public, and must keep working.
+        // IgnorePublicAcls: a public ACL (set through a PUT, or earlier) grants nothing. Not
+        // BlockPublicAcls: Ceph RGW 16.2 then refuses every PutObject, with or without an ACL.
+        PublicAccessBlockConfiguration: { BlockPublicAcls: false, IgnorePublicAcls: true, BlockPublicPolicy: false, RestrictPublicBuckets: false },
+      }),
+    );
+    await this.client.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: this.bucket,
+        LifecycleConfiguration: { Rules: lifecycleRules(opts.stagingExpiryDays ?? stagingExpiryDaysFor(7 * 24 * 3600), opts.abortMultipartAfterDays ?? 1) },
       }),
     );
     if (opts.publicRead) {
@@ -308,6 +351,30 @@ export class ObjectStore {
   }
 }
 
+/** Rule ids of the lifecycle configuration `ensureBucket` sets (an operator may look for them). */
+export const LIFECYCLE_RULE_IDS = { staging: 'rehost-expire-staging', multipart: 'rehost-abort-multipart' } as const;
+
+/**
+ * Days after which the lifecycle rule removes a staging object: longer than any pre-signed URL
+ * lives (`uploadTtlSeconds`), plus a day for `complete` and the finalize job. The sweeper's
+ * `sweep-staging` removes them much sooner; the rule is the backstop.
+ */
+export function stagingExpiryDaysFor(uploadTtlSeconds: number): number {
+  return Math.ceil(uploadTtlSeconds / 86_400) + 1;
+}
+
+function lifecycleRules(stagingDays: number, multipartDays: number) {
+  return [
+    { ID: LIFECYCLE_RULE_IDS.staging, Status: 'Enabled' as const, Filter: { Prefix: STAGING_PREFIX }, Expiration: { Days: stagingDays } },
+    {
+      ID: LIFECYCLE_RULE_IDS.multipart,
+      Status: 'Enabled' as const,
+      Filter: { Prefix: '' },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: multipartDays },
+    },
+  ];
+}
+
 export function isNotFound(err: unknown): boolean {
   if (err instanceof S3ServiceException) {
     return err.$metadata.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchKey';
@@ -339,6 +406,7 @@ export interface S3EnvLike {
   S3_FORCE_PATH_STYLE: boolean;
   S3_PART_SIZE_BYTES: number;
   S3_QUEUE_SIZE: number;
+  S3_PRESIGN_ACL?: 'private' | 'none' | undefined;
 }
 
 export function storeFromEnv(c: S3EnvLike): ObjectStore {
@@ -351,5 +419,6 @@ export function storeFromEnv(c: S3EnvLike): ObjectStore {
     forcePathStyle: c.S3_FORCE_PATH_STYLE,
     partSize: c.S3_PART_SIZE_BYTES,
     queueSize: c.S3_QUEUE_SIZE,
+    presignAcl: c.S3_PRESIGN_ACL === 'none' ? undefined : 'private',
   });
 }

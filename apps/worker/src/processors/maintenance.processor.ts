@@ -1,4 +1,4 @@
-import { type Asset, MaintenanceRepo } from '@rehost/db';
+import { type Asset, MaintenanceRepo, type StagingOwner } from '@rehost/db';
 import {
   type AssetEvent,
   errors,
@@ -9,7 +9,7 @@ import {
   type RehostSource,
 } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
-import { PUBLIC_PREFIX } from '@rehost/storage';
+import { assetIdOfStagingKey, PUBLIC_PREFIX, STAGING_PREFIX } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
 import type { Processor } from './types.js';
 import { enqueueWebhook } from './webhook.processor.js';
@@ -202,11 +202,62 @@ async function reportOrphans(ctx: WorkerContext, log: Logger): Promise<Outcome> 
   };
 }
 
+/** Why a staging object may go; undefined while its asset may still need it. */
+function stagingVerdict(owner: StagingOwner | undefined, settled: boolean): string | undefined {
+  if (!owner) return settled ? 'unknown' : undefined;
+  // Published: its bytes live under i/ now; the object is a leftover, or a re-PUT through a still-valid URL.
+  if (owner.status === 'ready' && !owner.deleted) return 'ready';
+  // Old enough that no finalize run can still be reading it (a run that lost a race, a delete mid-job).
+  if (!settled) return undefined;
+  if (owner.deleted) return 'assetDeleted';
+  if (owner.status === 'failed' || owner.status === 'expired') return owner.status;
+  return undefined; // pending_upload, queued, processing: the upload or its check is under way
+}
+
+/**
+ * Objects under `staging/` whose asset no longer needs them: after finalize (and when a still-valid
+ * URL re-creates one afterwards), after a failure, an expiry or a DELETE, or with no asset at all.
+ * A ready asset's object goes at once; the others once older than STAGING_SWEEP_MIN_AGE_SECONDS;
+ * a pending or processing asset's never. One listing page per run, resumed from a cursor in Redis.
+ */
+async function sweepStaging(ctx: WorkerContext, log: Logger): Promise<Outcome> {
+  const { repo } = partsOf(ctx);
+  const cursorKey = redisKey(ctx, 'staging:cursor');
+  const page = await ctx.store.listObjects(STAGING_PREFIX, { startAfter: (await ctx.redis.get(cursorKey)) ?? undefined, limit: OBJECT_PAGE });
+  const objects = page.objects.map((o) => ({ ...o, assetId: assetIdOfStagingKey(o.key) }));
+  const owners = await repo.stagingOwners(objects.flatMap((o) => (o.assetId ? [{ key: o.key, assetId: o.assetId }] : [])));
+  const settledBefore = Date.now() - ctx.config.STAGING_SWEEP_MIN_AGE_SECONDS * 1000;
+
+  const counts: Record<string, number> = { scanned: objects.length, deleted: 0, kept: 0, deleteErrors: 0 };
+  const doomed: { key: string; why: string }[] = [];
+  for (const o of objects) {
+    const settled = o.lastModified !== undefined && o.lastModified.getTime() <= settledBefore;
+    const why = stagingVerdict(owners.get(o.key), settled);
+    if (why) doomed.push({ key: o.key, why });
+    else counts.kept!++;
+  }
+  const deleted: string[] = [];
+  await mapLimit(doomed, HEAD_CONCURRENCY, async ({ key, why }) => {
+    try {
+      await ctx.store.delete(key);
+      deleted.push(key);
+      counts[why] = (counts[why] ?? 0) + 1;
+    } catch (err) {
+      counts.deleteErrors!++;
+      log.warn({ err, key }, 'staging object delete failed; a later run tries again');
+    }
+  });
+  counts.deleted = deleted.length;
+  await ctx.redis.set(cursorKey, page.done ? '' : (page.objects.at(-1)?.key ?? ''));
+  return { counts, samples: { deleted: deleted.sort().slice(0, SAMPLE) } };
+}
+
 const TASKS: Record<MaintenanceTask, (ctx: WorkerContext, log: Logger) => Promise<Outcome>> = {
   'expire-uploads': expireUploads,
   'abort-multipart': abortMultipart,
   'requeue-stuck': requeueStuck,
   'report-orphans': reportOrphans,
+  'sweep-staging': sweepStaging,
 };
 
 /** Runs one sweeper task; the counts go to the log and the job result (Bull Board shows them). */

@@ -8,7 +8,9 @@ import {
   JobQueues,
   signWebhook,
   TERMINAL_STATUSES,
+  WEBHOOK_DELIVERY_ID_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
+  webhookDeliveryId,
 } from '@rehost/jobs';
 import { redactUrl, safePostJson } from '@rehost/safe-fetch';
 import { publicUrlFor } from '@rehost/storage';
@@ -87,9 +89,14 @@ async function deliver(
     return { assetId, status: 'gave_up', attempts: attempt };
   }
 
-  const body = JSON.stringify(assetViewOf(asset, (key) => publicUrlFor(ctx.config.PUBLIC_BASE_URL, key)));
+  // The delivery id travels inside the signed body: a receiver that keeps the ids it has seen can
+  // refuse a captured request replayed within the signature's window. Same id on every attempt.
+  const deliveryId = webhookDeliveryId(assetId, data.status);
+  const view = assetViewOf(asset, (key) => publicUrlFor(ctx.config.PUBLIC_BASE_URL, key));
+  const body = JSON.stringify({ deliveryId, ...view });
   const headers = {
     [WEBHOOK_SIGNATURE_HEADER]: signWebhook(body, secret),
+    [WEBHOOK_DELIVERY_ID_HEADER]: deliveryId,
     'X-Rehost-Asset-Id': assetId,
     'X-Rehost-Delivery-Attempt': String(attempt),
   };
@@ -116,7 +123,7 @@ async function deliver(
 
   const where = redactUrl(url);
   if (!error) {
-    log.info({ statusCode, attempt, url: where }, 'webhook delivered');
+    log.info({ statusCode, attempt, url: where, deliveryId }, 'webhook delivered');
     return { assetId, status: 'delivered', attempts: attempt, ...(statusCode === undefined ? {} : { statusCode }) };
   }
   if (refused) throw refused;
