@@ -4,9 +4,12 @@ import type { Logger } from '@rehost/logger';
 import { publicUrlFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
 
-/** The event that tells what the asset is now (a ready one always with its URL). */
+/**
+ * The result that tells what the asset is now: a ready one always with its URL; a deleted one
+ * as `deleted` (announced by its DELETE already; the runner announces nothing for it).
+ */
 export function resultOf(ctx: WorkerContext, assetId: string, asset: Asset | null): AssetEvent {
-  if (!asset) return { assetId, status: 'failed', error: { code: 'not_found', message: 'asset was deleted' } };
+  if (!asset) return { assetId, status: 'deleted' };
   if (asset.status === 'ready' && asset.key) return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, asset.key) };
   return {
     assetId,
