@@ -108,6 +108,26 @@ describe('dedupe shares bytes, never an asset', () => {
     expect(JSON.parse(hookB!.body)).toMatchObject({ id: second.body.assetId, status: 'ready' });
   });
 
+  it('a request waiting for a slow download of the same file re-checks without using up attempts or calling getFile', async () => {
+    const file = heldFile('follower');
+    const first = await rehost(file.ids);
+    await file.downloading;
+    const getFiles = bot.stats.getFile;
+    const second = await rehost(file.ids);
+    const job = () => stack.apiCtx.queues.queues.rehost.getJob(`rehost-${second.body.assetId}`);
+    // Bounded poll on the job's own record until it has re-checked a few times.
+    const deadline = Date.now() + 15_000;
+    while (((await job())?.data.waiting?.count ?? 0) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const waiting = await job();
+    expect(waiting?.data.waiting?.count).toBeGreaterThanOrEqual(4);
+    expect(waiting?.attemptsMade).toBe(0);
+    expect(bot.stats.getFile - getFiles).toBe(1); // the follower's one getFile, none per re-check
+    file.release();
+    const [a, b] = await Promise.all([waitTerminal(stack, first.body.assetId), waitTerminal(stack, second.body.assetId)]);
+    expect(b).toMatchObject({ status: 'ready', url: a.url });
+    expect(bot.stats.downloadsByFileId.get(file.ids.fileId)).toBe(1);
+  });
+
   it('a stored file answered at once still calls its callback', async () => {
     const ids = nextIds('at-once');
     bot.addFile({ ...ids, bytes: makePng(20, 20) });

@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import {
   type AssetEvent,
   AppError,
@@ -12,7 +12,7 @@ import {
 import type { WorkerContext } from './context.js';
 import { startMaintenanceWorker } from './maintenance-worker.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
-import type { AssetJobKey, Processors } from './processors/types.js';
+import { type AssetJobKey, type Processors, WaitAndRecheck } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
 import { Semaphore } from './semaphore.js';
 
@@ -86,6 +86,13 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
             jobLog.info({ err }, 'job interrupted by shutdown; left to stalled-job recovery');
             return new Promise<never>(() => {});
           }
+          if (err instanceof WaitAndRecheck) {
+            // Another asset is storing the same file: look again later, no attempt used up.
+            await job.updateData({ ...job.data, ...err.data });
+            await job.moveToDelayed(Date.now() + err.delayMs, token);
+            hooks.onJobDone?.(def.queue, 'retry', (performance.now() - started) / 1000, storedBytes);
+            throw new DelayedError();
+          }
           const appErr = err instanceof AppError ? err : undefined;
           const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
           if (appErr?.code === 'rate_limited' && appErr.retryAfterSeconds && !lastAttempt) {
@@ -109,7 +116,6 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           running.delete(abort);
           if (running.size === 0) onIdle?.();
           release();
-          void token;
         }
       },
       {

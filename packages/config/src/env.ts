@@ -139,6 +139,11 @@ export const workerEnv = z.object({
   /** Connect/idle timeouts for url sources. */
   FETCH_CONNECT_TIMEOUT_MS: int(100).default(5_000),
   FETCH_IDLE_TIMEOUT_MS: int(100).default(15_000),
+  /**
+   * How long a request for a Telegram file that another asset is storing right now waits for it
+   * (re-checking with growing delays, no attempt used up) before it is retried like any failure. @defaultValue 1800
+   */
+  FOLLOWER_MAX_WAIT_SECONDS: int(1).default(1800),
 
   /** Port of the worker's /metrics and /healthz (0 disables). @defaultValue 3002 */
   WORKER_METRICS_PORT: int(0, 65535).default(3002),

@@ -22,7 +22,15 @@ export type RehostSource = z.infer<typeof rehostSource>;
 export const rehostJob = defineJob({
   queue: 'rehost',
   name: 'rehost',
-  payload: z.object({ assetId: z.string().uuid(), source: rehostSource }),
+  payload: z.object({
+    assetId: z.string().uuid(),
+    source: rehostSource,
+    /**
+     * Set by the job itself while another asset stores the same file: the file_unique_id its own
+     * getFile returned (so a re-check needs no Bot API call), since when and how often it waited.
+     */
+    waiting: z.object({ fileUniqueId: z.string().max(128), since: z.number().int(), count: z.number().int() }).optional(),
+  }),
   result: assetEvent,
   options: {
     attempts: 8,

@@ -8,10 +8,7 @@ import type { WorkerContext } from '../context.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
 import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
 import { storeVerifiedStream } from '../pipeline/store-verified.js';
-import type { JobRun, Processor } from './types.js';
-
-/** Retried until the asset that is storing the same Telegram file right now has finished. */
-const waitForHolder = () => new AppError('conflict', 'the same file is being stored by another asset right now; waiting for it');
+import { type JobRun, type Processor, WaitAndRecheck } from './types.js';
 
 /**
  * Downloads a platform file and stores it for good. Every request has its own asset; the same
@@ -41,27 +38,49 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   const bot = ctx.bots.get(source.bot);
   const rate = (): Promise<void> =>
     waitForBotSlot(ctx.redis, ctx.config.QUEUE_PREFIX, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
-  await rate();
-  const file = await bot.getFile(source.fileId, run.signal);
-  // The caller's fileUniqueId is a claim; getFile's answer is the fact. A mismatch stores nothing
-  // and claims nothing, so nobody asking for the honest id is ever answered with these bytes.
-  if (source.fileUniqueId && source.fileUniqueId !== file.fileUniqueId) {
-    throw errors.telegramFileMismatch(source.fileUniqueId, file.fileUniqueId);
-  }
-  const fileKey = dedupeKeyForTelegram(file.fileUniqueId);
+  const resolve = async () => {
+    await rate();
+    const file = await bot.getFile(source.fileId, run.signal);
+    // The caller's fileUniqueId is a claim; getFile's answer is the fact. A mismatch stores nothing
+    // and claims nothing, so nobody asking for the honest id is ever answered with these bytes.
+    if (source.fileUniqueId && source.fileUniqueId !== file.fileUniqueId) {
+      throw errors.telegramFileMismatch(source.fileUniqueId, file.fileUniqueId);
+    }
+    return file;
+  };
+  // A job that waited for another asset knows the file's id from its own earlier getFile.
+  let file = run.data.waiting ? undefined : await resolve();
+  const fileUniqueId = run.data.waiting?.fileUniqueId ?? file!.fileUniqueId;
+  const fileKey = dedupeKeyForTelegram(fileUniqueId);
 
   // Claim first, then look for a stored copy: whoever released the claim before us was ready
   // (or failed, or deleted) by then, so a stored copy is visible now and is shared, not downloaded again.
-  const claim = await ctx.assets.claimFile(assetId, fileKey, file.fileUniqueId);
+  const claim = await ctx.assets.claimFile(assetId, fileKey, fileUniqueId);
   if (claim === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
   const shared = await shareStored(ctx, assetId, fileKey, run.log);
   if (shared) return shared;
-  if (claim === 'held') throw waitForHolder();
+  if (claim === 'held') return waitForHolder(run, ctx, fileUniqueId);
 
+  file ??= await resolve();
   await rate();
   const { stream } = await bot.openFile(source.fileId, run.signal, file);
   return storeAndSettle(run, ctx, asset, stream, fileKey);
 };
+
+/**
+ * Another live asset is storing this file right now: check again after a growing delay (0.25 s,
+ * doubling to 5 s), without using up an attempt or calling getFile again, until it is stored,
+ * or gone (then this asset takes the claim), or FOLLOWER_MAX_WAIT_SECONDS have passed (then
+ * the wait is retried like any failure).
+ */
+function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: string): never {
+  const since = run.data.waiting?.since ?? Date.now();
+  const count = (run.data.waiting?.count ?? 0) + 1;
+  if (Date.now() - since > ctx.config.FOLLOWER_MAX_WAIT_SECONDS * 1000) {
+    throw new AppError('conflict', 'the same file has been being stored by another asset for too long');
+  }
+  throw new WaitAndRecheck(Math.min(250 * 2 ** (count - 1), 5000), { waiting: { fileUniqueId, since, count } });
+}
 
 /** Ready on the object of a live asset that holds the same file, if there is one. */
 async function shareStored(ctx: WorkerContext, assetId: string, fileKey: string, log: Logger): Promise<AssetEvent | null> {

@@ -21,6 +21,20 @@ export interface JobRun<K extends JobKey> {
  */
 export type Processor<K extends JobKey> = (run: JobRun<K>, ctx: WorkerContext) => Promise<ResultOf<Catalog[K]>>;
 
+/**
+ * Thrown by a processor that has to wait for another asset's run (the same file being stored):
+ * the runner saves `data` into the job and delays it by `delayMs` without using up an attempt.
+ */
+export class WaitAndRecheck extends Error {
+  constructor(
+    readonly delayMs: number,
+    readonly data: Record<string, unknown>,
+  ) {
+    super(`waiting ${delayMs} ms for another run`);
+    this.name = 'WaitAndRecheck';
+  }
+}
+
 /** Jobs that belong to one asset (every job but the sweeper's): failed and announced per asset. */
 export type AssetJobKey = Exclude<JobKey, 'maintenance'>;
 
