@@ -31,6 +31,7 @@ export interface TelegramSubmitOptions {
   withUniqueId?: boolean;
   /** Defaults to a fresh key per submission. */
   idempotencyKey?: string;
+  ownerId?: string;
   deadline: number;
 }
 
@@ -38,26 +39,36 @@ export function submitTelegram(client: RehostClient, file: SourceFile, opts: Tel
   const idempotencyKey = opts.idempotencyKey ?? crypto.randomUUID();
   const sub = submission(file, `key:${idempotencyKey}`);
   return untilAccepted(sub, opts.deadline, async () => {
-    const r = await client.rehostTelegramFile(file.fileId, { idempotencyKey, ...(opts.withUniqueId ? { fileUniqueId: file.fileUniqueId } : {}) });
+    const r = await client.rehostTelegramFile(file.fileId, {
+      idempotencyKey,
+      ...(opts.ownerId ? { ownerId: opts.ownerId } : {}),
+      ...(opts.withUniqueId ? { fileUniqueId: file.fileUniqueId } : {}),
+    });
     return r.assetId;
   });
 }
 
-export function submitUrl(client: RehostClient, url: string, file: { sha256: string }, opts: { idempotencyKey: string; deadline: number }): Promise<Submission> {
+export function submitUrl(
+  client: RehostClient,
+  url: string,
+  file: { sha256: string },
+  opts: { idempotencyKey: string; ownerId?: string; deadline: number },
+): Promise<Submission> {
   const sub = submission(file, `key:${opts.idempotencyKey}`, url);
-  return untilAccepted(sub, opts.deadline, async () => (await client.rehostUrl(url, { idempotencyKey: opts.idempotencyKey })).assetId);
+  const owner = opts.ownerId ? { ownerId: opts.ownerId } : {};
+  return untilAccepted(sub, opts.deadline, async () => (await client.rehostUrl(url, { idempotencyKey: opts.idempotencyKey, ...owner })).assetId);
 }
 
 /**
  * A browser-style upload: ask for the URL, PUT the bytes (again on a failed PUT: the URL stays
  * valid), then complete (again until it answers). One asset per submission by construction.
  */
-export function submitUpload(client: RehostClient, file: SourceFile, deadline: number): Promise<Submission> {
+export function submitUpload(client: RehostClient, file: SourceFile, deadline: number, ownerId?: string): Promise<Submission> {
   const sub = submission(file);
   let created: Awaited<ReturnType<RehostClient['createUpload']>> | undefined;
   let put = false;
   return untilAccepted(sub, deadline, async () => {
-    created ??= await client.createUpload({ contentType: 'image/png', size: file.bytes.length });
+    created ??= await client.createUpload({ contentType: 'image/png', size: file.bytes.length, ...(ownerId ? { ownerId } : {}) });
     if (!put) {
       const status = await putUpload(created.upload, file.bytes);
       if (status !== 200) throw new Error(`PUT answered ${status}`);
