@@ -17,6 +17,7 @@ import type { ScenarioResult } from './lib/tally.js';
 import { apiRestart } from './scenarios/api-restart.js';
 import { burst } from './scenarios/burst.js';
 import { deleteWhileRunning } from './scenarios/delete-while-running.js';
+import { manyOwners } from './scenarios/many-owners.js';
 import { pgOutage } from './scenarios/pg-outage.js';
 import { redisDataLoss } from './scenarios/redis-data-loss.js';
 import { redisKill } from './scenarios/redis-kill.js';
@@ -28,14 +29,14 @@ import { workerFreeze } from './scenarios/worker-freeze.js';
 import { workerKill } from './scenarios/worker-kill.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS: Scenario[] = [workerKill, redisKill, pgOutage, s3Faults, telegramFaults, sameFile, apiRestart, burst, workerFreeze, redisDataLoss, deleteWhileRunning];
+const SCENARIOS: Scenario[] = [workerKill, redisKill, pgOutage, s3Faults, telegramFaults, sameFile, apiRestart, burst, workerFreeze, redisDataLoss, deleteWhileRunning, manyOwners];
 
 /**
  * Scenarios that check promises the code on main does not keep yet (per-request assets, write-once
  * objects: CONTRACT.md §3–4, issues 11 and 17). They run in full runs and with --only, and join
  * --smoke (which ./test.sh runs) once the code that keeps them has landed.
  */
-const NOT_YET_IN_SMOKE = new Set(['worker-freeze', 'delete-while-running']);
+const NOT_YET_IN_SMOKE = new Set(['worker-freeze', 'delete-while-running', 'many-owners-one-file']);
 
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
