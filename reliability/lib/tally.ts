@@ -7,8 +7,7 @@
  *   `expectFailure` may fail), or ready while its permanent URL does not serve exactly the bytes
  *   the asset reports (sha256 and size) and the source sent;
  * - duplicates: objects under `i/` beyond one per distinct source file (a stray object that no
- *   live asset refers to counts too), plus assets beyond one per idempotency key / fileUniqueId
- *   that clients sent;
+ *   live asset refers to counts too), plus assets beyond one per idempotency key the clients sent;
  * - leftovers under `staging/`: objects of assets that are terminal or deleted (or unknown),
  *   reported as a failed check.
  */
@@ -27,7 +26,7 @@ export interface Submission {
   sha256s?: Set<string>;
   /** The input is meant to fail (an invalid image…): `failed` is its expected end, not a loss. */
   expectFailure?: boolean;
-  /** The idempotency key or `tg:<fileUniqueId>` the client sent: one asset per value is promised. */
+  /** The idempotency key the client sent (`key:<key>`): one asset per value is promised. */
   claim?: string;
   /** Asset ids the API answered with (one per successful call). */
   assetIds: Set<string>;
@@ -198,7 +197,7 @@ export async function tally(
     }
   }
 
-  // One asset per claim (idempotency key, or the fileUniqueId the client named).
+  // One asset per claim (idempotency key).
   const byClaim = new Map<string, Set<string>>();
   for (const s of subs) {
     if (!s.claim) continue;
