@@ -8,14 +8,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RehostClient } from '../../packages/client/src/index.js';
 import { putUpload } from '../../test/src/helpers.js';
 import type { SourceFile } from './files.js';
-import { type Submission, submission } from './tally.js';
+import { type Submission, submission, TERMINAL } from './tally.js';
 
 const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
-async function untilAccepted(sub: Submission, deadline: number, call: () => Promise<string>): Promise<Submission> {
+async function untilAccepted(sub: Submission, deadline: number, call: () => Promise<string | { assetId: string; status: string }>): Promise<Submission> {
   for (;;) {
     try {
-      sub.assetIds.add(await call());
+      const answer = await call();
+      const { assetId, status } = typeof answer === 'string' ? { assetId: answer, status: '' } : answer;
+      sub.assetIds.add(assetId);
+      // Answered with a finished asset (200): no job runs for it, so no event may follow.
+      if (TERMINAL.has(status)) sub.answeredTerminal.add(assetId);
       sub.accepted = true;
       return sub;
     } catch (err) {
@@ -39,12 +43,11 @@ export function submitTelegram(client: RehostClient, file: SourceFile, opts: Tel
   const idempotencyKey = opts.idempotencyKey ?? crypto.randomUUID();
   const sub = submission(file, `key:${idempotencyKey}`);
   return untilAccepted(sub, opts.deadline, async () => {
-    const r = await client.rehostTelegramFile(file.fileId, {
+    return client.rehostTelegramFile(file.fileId, {
       idempotencyKey,
       ...(opts.ownerId ? { ownerId: opts.ownerId } : {}),
       ...(opts.withUniqueId ? { fileUniqueId: file.fileUniqueId } : {}),
     });
-    return r.assetId;
   });
 }
 
@@ -56,7 +59,7 @@ export function submitUrl(
 ): Promise<Submission> {
   const sub = submission(file, `key:${opts.idempotencyKey}`, url);
   const owner = opts.ownerId ? { ownerId: opts.ownerId } : {};
-  return untilAccepted(sub, opts.deadline, async () => (await client.rehostUrl(url, { idempotencyKey: opts.idempotencyKey, ...owner })).assetId);
+  return untilAccepted(sub, opts.deadline, () => client.rehostUrl(url, { idempotencyKey: opts.idempotencyKey, ...owner }));
 }
 
 /**
