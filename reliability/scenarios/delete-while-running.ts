@@ -7,6 +7,8 @@
  * same file, and either the downloader's or the sharer's asset is the one deleted. Then every
  * hold is let go and each deleted file is requested again (new keys, new owners).
  *
+ * Holds are test hooks (the double's `beforeGetFile`, a body that waits), never timing guesses.
+ *
  * Promised (CONTRACT.md §3–4): a deleted asset is gone at once (404, never listed); no live asset
  * is lost (each ends ready and its URL serves its sha256); no object beyond one per file (a
  * deleted run's upload is removed); no ready asset without its object; nothing under `i/` or
@@ -40,19 +42,24 @@ export const deleteWhileRunning: Scenario = {
     const started = Date.now();
     const k = run.smoke ? 2 : 4; // files per group; half of each group is deleted
     const fault = `DELETE while held: ${k / 2} of ${k} Telegram jobs inside getFile, ${k / 2} of ${k} mid-download (each shared by a 2nd owner), ${k / 2} of ${k} url jobs mid-download, ${k / 2} of ${k} uploads after complete; then the same files requested again`;
-    const stage = await openStage(this.name, run, {
-      // Every held job keeps a slot: room for all of them, and for the rest to run past them.
-      WORKER_CONCURRENCY: String(4 * k + 4),
-      REHOST_URL_ALLOWED_HOSTS: '127.0.0.1',
-      REHOST_URL_TRUSTED_PRIVATE_HOSTS: '127.0.0.1',
-    });
-    const origin = await startOrigin();
-    const queues = new JobQueues(stage.services.redis.redis, stage.services.redis.prefix);
     const penGetFile = new Pen();
     const penDownload = new Pen();
     const penUrl = new Pen();
+    const heldIds = new Set<string>();
+    const stage = await openStage(
+      this.name,
+      run,
+      {
+        // Every held job keeps a slot: room for all of them, and for the rest to run past them.
+        WORKER_CONCURRENCY: String(4 * k + 4),
+        REHOST_URL_ALLOWED_HOSTS: '127.0.0.1',
+        REHOST_URL_TRUSTED_PRIVATE_HOSTS: '127.0.0.1',
+      },
+      { beforeGetFile: async (fileId) => (heldIds.has(fileId) ? penGetFile.hold() : undefined) },
+    );
+    const origin = await startOrigin();
+    const queues = new JobQueues(stage.services.redis.redis, stage.services.redis.prefix);
     const openAll = () => {
-      stage.bot.holdGetFile(undefined);
       for (const p of [penGetFile, penDownload, penUrl]) p.open();
     };
     try {
@@ -65,8 +72,7 @@ export const deleteWhileRunning: Scenario = {
 
       const inGetFile = addFiles(stage.bot, 'dg', k, { size: 60_000 });
       const midDownload = addFiles(stage.bot, 'dd', k, { size: 60_000, pen: penDownload });
-      const heldIds = new Set(inGetFile.map((f) => f.fileId));
-      stage.bot.holdGetFile((fileId) => (heldIds.has(fileId) ? penGetFile.hold() : undefined));
+      for (const f of inGetFile) heldIds.add(f.fileId);
       const urls = Array.from({ length: k }, (_, i) => origin.addChanging(`dw-${i}.png`, { size: 60_000, pen: penUrl }));
       const uploads = addFiles(stage.bot, 'du', k, { size: 60_000 }); // bytes only: uploaded by clients
       const urlSub = (u: (typeof urls)[number]) =>

@@ -94,36 +94,6 @@ describe('Bot API double', () => {
     expect((await download(second)).status).toBe(200);
   });
 
-  it('holds getFile for the files a test chooses until it lets them go', async () => {
-    api.addFile({ fileId: 'photo-2', fileUniqueId: 'uniq-2', bytes: photo });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let arrive!: (fileId: string) => void;
-    const arrived = new Promise<string>((r) => {
-      arrive = r;
-    });
-    api.holdGetFile((fileId) => {
-      if (fileId !== 'photo-1') return undefined;
-      arrive(fileId);
-      return gate;
-    });
-    let answered = false;
-    const held = getFile('photo-1').then((r) => {
-      answered = true;
-      return r;
-    });
-    expect(await arrived).toBe('photo-1');
-    // Another file is not held.
-    expect((await getFile('photo-2')).status).toBe(200);
-    expect(answered).toBe(false);
-    release();
-    expect((await held).body.result?.file_unique_id).toBe('uniq-1');
-    api.holdGetFile(undefined);
-    expect((await getFile('photo-1')).status).toBe(200);
-  });
-
   it('expires paths after filePathTtlMs', async () => {
     await api.close();
     api = await startBotApiDouble({ filePathTtlMs: 0 });

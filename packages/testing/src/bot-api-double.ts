@@ -48,11 +48,6 @@ export interface BotApiDouble {
   failNext(method: 'getFile' | 'download', n: number, how: DoubleFault): void;
   /** Every file path issued so far now answers 404; the next getFile issues a new one. */
   expireFilePaths(): void;
-  /**
-   * While set, a getFile call for a known file answers only once `hold(fileId)` resolves: a test
-   * holds a job inside getFile to make a race deterministic. `undefined` stops holding.
-   */
-  holdGetFile(hold: ((fileId: string) => Promise<void> | undefined) | undefined): void;
   stats: { getFile: number; downloads: number; downloadsByFileId: Map<string, number>; bytesServed: number };
   /** Every request line seen: method and path (with query), bot tokens replaced by `<token>` (`<invalid-token>` for unknown ones). */
   requests: string[];
@@ -169,7 +164,6 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
   const requests: string[] = [];
   const messages: SentMessage[] = [];
   let pathCounter = 0;
-  let getFileHold: ((fileId: string) => Promise<void> | undefined) | undefined;
 
   const redactPath = (rawPath: string): string =>
     rawPath.replace(/^(\/(?:file\/)?bot)([^/]*)/, (_m, prefix: string, token: string) =>
@@ -265,7 +259,6 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     if (!file) return sendError(res, 400, 'Bad Request: invalid file_id');
     await opts.beforeGetFile?.(fileId);
     if (file.length > maxDownloadBytes) return sendError(res, 400, 'Bad Request: file is too big');
-    await getFileHold?.(fileId);
     const issued = issuePath(file);
     return sendJson(res, 200, {
       ok: true,
@@ -379,9 +372,6 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     },
     expireFilePaths() {
       for (const issued of paths.values()) issued.expired = true;
-    },
-    holdGetFile(hold) {
-      getFileHold = hold;
     },
     close() {
       return new Promise<void>((resolve, reject) => {
