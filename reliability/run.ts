@@ -31,17 +31,10 @@ import { workerKill } from './scenarios/worker-kill.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCENARIOS: Scenario[] = [workerKill, redisKill, pgOutage, s3Faults, telegramFaults, sameFile, apiRestart, burst, workerFreeze, redisDataLoss, deleteWhileRunning, manyOwners];
 
-/**
- * Scenarios that check promises the code on main does not keep yet (per-request assets, write-once
- * objects: CONTRACT.md §3–4, issues 11 and 17). They run in full runs and with --only, and join
- * --smoke (which ./test.sh runs) once the code that keeps them has landed.
- */
-const NOT_YET_IN_SMOKE = new Set(['worker-freeze', 'delete-while-running', 'many-owners-one-file']);
-
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const selected = only ? SCENARIOS.filter((s) => only.includes(s.name)) : smoke ? SCENARIOS.filter((s) => !NOT_YET_IN_SMOKE.has(s.name)) : SCENARIOS;
+const selected = only ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS;
 if (selected.length === 0) {
   process.stderr.write(`no scenario matches --only; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
   process.exit(2);
