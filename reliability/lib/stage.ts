@@ -16,7 +16,13 @@ import { type ApiContext, createApiContext } from '../../apps/api/src/context.js
 import { RehostClient, type RehostClientOptions } from '../../packages/client/src/index.js';
 import { parseEnv } from '../../packages/config/src/index.js';
 import { createLogger } from '../../packages/logger/src/index.js';
-import { type BotApiDouble, createTestServices, startBotApiDouble, type TestServices } from '../../packages/testing/src/index.js';
+import {
+  type BotApiDouble,
+  type BotApiDoubleOptions,
+  createTestServices,
+  startBotApiDouble,
+  type TestServices,
+} from '../../packages/testing/src/index.js';
 import { type AppProcess, apiListening, freePort, startApp, workerStarted } from '../../test/src/processes.js';
 import { EventTracker } from './events.js';
 
@@ -52,8 +58,13 @@ export interface Stage {
   close(): Promise<void>;
 }
 
-export async function openStage(name: string, run: RunOptions, extraEnv: Record<string, string> = {}): Promise<Stage> {
-  const bot = await startBotApiDouble({ maxDownloadBytes: 64 * 1024 * 1024 });
+export async function openStage(
+  name: string,
+  run: RunOptions,
+  extraEnv: Record<string, string> = {},
+  botOptions: BotApiDoubleOptions = {},
+): Promise<Stage> {
+  const bot = await startBotApiDouble({ maxDownloadBytes: 64 * 1024 * 1024, ...botOptions });
   const services = await createTestServices({
     LOG_LEVEL: 'info',
     TELEGRAM_BOT_TOKEN: bot.token,

@@ -8,14 +8,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RehostClient } from '../../packages/client/src/index.js';
 import { putUpload } from '../../test/src/helpers.js';
 import type { SourceFile } from './files.js';
-import { type Submission, submission } from './tally.js';
+import { type Submission, submission, TERMINAL } from './tally.js';
 
 const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
-async function untilAccepted(sub: Submission, deadline: number, call: () => Promise<string>): Promise<Submission> {
+async function untilAccepted(sub: Submission, deadline: number, call: () => Promise<string | { assetId: string; status: string }>): Promise<Submission> {
   for (;;) {
     try {
-      sub.assetIds.add(await call());
+      const answer = await call();
+      const { assetId, status } = typeof answer === 'string' ? { assetId: answer, status: '' } : answer;
+      sub.assetIds.add(assetId);
+      // Answered with a finished asset (200): no job runs for it, so no event may follow.
+      if (TERMINAL.has(status)) sub.answeredTerminal.add(assetId);
       sub.accepted = true;
       return sub;
     } catch (err) {
@@ -31,6 +35,7 @@ export interface TelegramSubmitOptions {
   withUniqueId?: boolean;
   /** Defaults to a fresh key per submission. */
   idempotencyKey?: string;
+  ownerId?: string;
   deadline: number;
 }
 
@@ -38,26 +43,35 @@ export function submitTelegram(client: RehostClient, file: SourceFile, opts: Tel
   const idempotencyKey = opts.idempotencyKey ?? crypto.randomUUID();
   const sub = submission(file, `key:${idempotencyKey}`);
   return untilAccepted(sub, opts.deadline, async () => {
-    const r = await client.rehostTelegramFile(file.fileId, { idempotencyKey, ...(opts.withUniqueId ? { fileUniqueId: file.fileUniqueId } : {}) });
-    return r.assetId;
+    return client.rehostTelegramFile(file.fileId, {
+      idempotencyKey,
+      ...(opts.ownerId ? { ownerId: opts.ownerId } : {}),
+      ...(opts.withUniqueId ? { fileUniqueId: file.fileUniqueId } : {}),
+    });
   });
 }
 
-export function submitUrl(client: RehostClient, url: string, file: { sha256: string }, opts: { idempotencyKey: string; deadline: number }): Promise<Submission> {
+export function submitUrl(
+  client: RehostClient,
+  url: string,
+  file: { sha256: string },
+  opts: { idempotencyKey: string; ownerId?: string; deadline: number },
+): Promise<Submission> {
   const sub = submission(file, `key:${opts.idempotencyKey}`, url);
-  return untilAccepted(sub, opts.deadline, async () => (await client.rehostUrl(url, { idempotencyKey: opts.idempotencyKey })).assetId);
+  const owner = opts.ownerId ? { ownerId: opts.ownerId } : {};
+  return untilAccepted(sub, opts.deadline, () => client.rehostUrl(url, { idempotencyKey: opts.idempotencyKey, ...owner }));
 }
 
 /**
  * A browser-style upload: ask for the URL, PUT the bytes (again on a failed PUT: the URL stays
  * valid), then complete (again until it answers). One asset per submission by construction.
  */
-export function submitUpload(client: RehostClient, file: SourceFile, deadline: number): Promise<Submission> {
+export function submitUpload(client: RehostClient, file: SourceFile, deadline: number, ownerId?: string): Promise<Submission> {
   const sub = submission(file);
   let created: Awaited<ReturnType<RehostClient['createUpload']>> | undefined;
   let put = false;
   return untilAccepted(sub, deadline, async () => {
-    created ??= await client.createUpload({ contentType: 'image/png', size: file.bytes.length });
+    created ??= await client.createUpload({ contentType: 'image/png', size: file.bytes.length, ...(ownerId ? { ownerId } : {}) });
     if (!put) {
       const status = await putUpload(created.upload, file.bytes);
       if (status !== 200) throw new Error(`PUT answered ${status}`);

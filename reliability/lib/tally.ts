@@ -3,9 +3,13 @@
  * be announced, then judges from the database and the bucket:
  *
  * - lost: a submission never accepted (the client tried until its deadline), accepted but never
- *   terminal, or ready while the bytes at its permanent URL differ from the source;
- * - duplicates: objects under `i/` beyond one per distinct source file (a stray object with no
- *   asset counts too), plus assets beyond one per idempotency key / fileUniqueId that clients sent.
+ *   terminal, ended `failed` although its input is valid (only a submission marked
+ *   `expectFailure` may fail), or ready while its permanent URL does not serve exactly the bytes
+ *   the asset reports (sha256 and size) and the source sent;
+ * - duplicates: objects under `i/` beyond one per distinct source file (a stray object that no
+ *   live asset refers to counts too), plus assets beyond one per idempotency key the clients sent;
+ * - leftovers under `staging/`: objects of assets that are terminal or deleted (or unknown),
+ *   reported as a failed check.
  */
 import { TERMINAL_STATUSES } from '../../packages/jobs/src/index.js';
 import { sha256 } from '../../packages/testing/src/index.js';
@@ -15,10 +19,19 @@ export interface Submission {
   /** Identity of the source file: submissions of one file may share one object. */
   file: string;
   sha256: string;
-  /** The idempotency key or `tg:<fileUniqueId>` the client sent: one asset per value is promised. */
+  /**
+   * For a source whose bytes change between requests: any of these (filled as the origin serves)
+   * is the source's; the stored bytes must still be exactly what the asset reports.
+   */
+  sha256s?: Set<string>;
+  /** The input is meant to fail (an invalid image…): `failed` is its expected end, not a loss. */
+  expectFailure?: boolean;
+  /** The idempotency key the client sent (`key:<key>`): one asset per value is promised. */
   claim?: string;
   /** Asset ids the API answered with (one per successful call). */
   assetIds: Set<string>;
+  /** Of those, the ones answered already terminal (200 with a ready asset): no event need follow. */
+  answeredTerminal: Set<string>;
   accepted: boolean;
   /** Refused with 429 (back-pressure): told to come back later, not lost. */
   refused?: boolean;
@@ -26,11 +39,14 @@ export interface Submission {
   error?: string;
 }
 
+export const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATUSES);
+
 export const submission = (file: { fileId?: string; sha256: string }, claim?: string, fileKey?: string): Submission => ({
   file: fileKey ?? file.fileId ?? file.sha256,
   sha256: file.sha256,
   ...(claim ? { claim } : {}),
   assetIds: new Set(),
+  answeredTerminal: new Set(),
   accepted: false,
 });
 
@@ -66,10 +82,44 @@ interface Row {
   id: string;
   status: string;
   key: string | null;
+  stagingKey: string | null;
   sha256: string | null;
+  size: number | null;
   errorCode: string | null;
   deletedAt: Date | null;
 }
+
+/** Every key under `prefix` (all pages). */
+export async function listAll(stage: Stage, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let startAfter: string | undefined;
+  for (let page = 0; page < 10_000; page++) {
+    const { objects, done } = await stage.services.bucket.store.listObjects(prefix, { startAfter, limit: 1000 });
+    keys.push(...objects.map((o) => o.key));
+    if (done || objects.length === 0) break;
+    startAfter = objects.at(-1)!.key;
+  }
+  return keys;
+}
+
+/** The bytes a permanent URL serves, hashed (undefined when it serves nothing). */
+export async function fetchServed(stage: Stage, key: string): Promise<{ sha256: string; size: number } | undefined> {
+  const res = await fetch(`${stage.services.env.PUBLIC_BASE_URL}/${key}`);
+  if (!res.ok) {
+    await res.arrayBuffer().catch(() => undefined);
+    return undefined;
+  }
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return { sha256: sha256(bytes), size: bytes.length };
+}
+
+export const readAssets = async (stage: Stage): Promise<Row[]> => {
+  const { db } = stage.services;
+  const { rows } = await db.query<Row>(
+    `SELECT id, status, key, "stagingKey", sha256, size, "errorCode", "deletedAt" FROM "${db.schema}"."Asset"`,
+  );
+  return rows;
+};
 
 export async function tally(
   stage: Stage,
@@ -77,10 +127,15 @@ export async function tally(
   opts: { deadline: number; name: string; fault: string; started: number; checks?: Check[]; notes?: Record<string, unknown> },
 ): Promise<ScenarioResult> {
   const ids = subs.flatMap((s) => [...s.assetIds]);
-  const { pending } = await stage.tracker.waitAll(ids, opts.deadline);
+  const answeredTerminal = new Set(subs.flatMap((s) => [...s.answeredTerminal]));
+  // An asset answered already terminal has no job: its event may never come (the database judges it).
+  const { pending } = await stage.tracker.waitAll(
+    ids.filter((id) => !answeredTerminal.has(id)),
+    opts.deadline,
+  );
 
-  const { db, bucket } = stage.services;
-  const { rows } = await db.query<Row>(`SELECT id, status, key, sha256, "errorCode", "deletedAt" FROM "${db.schema}"."Asset"`);
+  const { bucket } = stage.services;
+  const rows = await readAssets(stage);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const problems: string[] = [];
   const failedCodes: Record<string, number> = {};
@@ -91,13 +146,11 @@ export async function tally(
   let duplicates = 0;
 
   // Bytes at the permanent URL, once per key.
-  const served = new Map<string, Promise<string | undefined>>();
-  const servedHash = (key: string) => {
+  const served = new Map<string, ReturnType<typeof fetchServed>>();
+  const servedAt = (key: string) => {
     let p = served.get(key);
     if (!p) {
-      p = fetch(`${stage.services.env.PUBLIC_BASE_URL}/${key}`).then(async (res) =>
-        res.ok ? sha256(new Uint8Array(await res.arrayBuffer())) : undefined,
-      );
+      p = fetchServed(stage, key);
       served.set(key, p);
     }
     return p;
@@ -131,12 +184,20 @@ export async function tally(
     if (readyOnes.length === 0) {
       failed++;
       for (const a of live) failedCodes[a.errorCode ?? a.status] = (failedCodes[a.errorCode ?? a.status] ?? 0) + 1;
+      // Every input of the suite is a valid image unless marked otherwise: failing it loses it.
+      if (!s.expectFailure) {
+        lost++;
+        problems.push(`${s.file}: valid input ended ${live.map((a) => `${a.status} (${a.errorCode ?? '-'})`).join(', ')}`);
+      }
       continue;
     }
     let bad: string | undefined;
     for (const a of readyOnes) {
-      const got = a.key ? await servedHash(a.key) : undefined;
-      if (got !== s.sha256) bad = `${s.file}: asset ${a.id} is ready but ${got ? 'serves other bytes' : 'its URL serves nothing'}`;
+      const got = a.key ? await servedAt(a.key) : undefined;
+      const fromSource = s.sha256s ? s.sha256s.has(a.sha256 ?? '') : a.sha256 === s.sha256;
+      if (!got) bad = `${s.file}: asset ${a.id} is ready but its URL serves nothing`;
+      else if (got.sha256 !== a.sha256 || got.size !== a.size) bad = `${s.file}: asset ${a.id} is ready but its URL serves other bytes than it reports`;
+      else if (!fromSource) bad = `${s.file}: asset ${a.id} reports bytes the source never sent`;
     }
     if (bad) {
       lost++;
@@ -146,7 +207,7 @@ export async function tally(
     }
   }
 
-  // One asset per claim (idempotency key, or the fileUniqueId the client named).
+  // One asset per claim (idempotency key).
   const byClaim = new Map<string, Set<string>>();
   for (const s of subs) {
     if (!s.claim) continue;
@@ -161,20 +222,21 @@ export async function tally(
     }
   }
 
-  // One object per distinct file. An object's asset is in its key: i/<assetId>.<ext>.
+  // One object per distinct file. An object belongs to the files of the live assets that refer
+  // to its key (keys are the server's choice: never parsed here).
   const fileOf = new Map<string, string>();
   for (const s of subs) for (const id of s.assetIds) fileOf.set(id, s.file);
+  const filesOfKey = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (!r.key || r.deletedAt) continue;
+    const set = filesOfKey.get(r.key) ?? new Set<string>();
+    set.add(fileOf.get(r.id) ?? `(asset ${r.id})`);
+    filesOfKey.set(r.key, set);
+  }
   const objectsPerFile = new Map<string, string[]>();
-  let startAfter: string | undefined;
-  for (;;) {
-    const page = await bucket.store.listObjects('i/', { startAfter, limit: 1000 });
-    for (const o of page.objects) {
-      const assetId = o.key.slice(2).split('.')[0]!;
-      const file = fileOf.get(assetId) ?? `(no submission: ${o.key})`;
-      objectsPerFile.set(file, [...(objectsPerFile.get(file) ?? []), o.key]);
-    }
-    if (page.done || page.objects.length === 0) break;
-    startAfter = page.objects.at(-1)!.key;
+  for (const key of await listAll(stage, 'i/')) {
+    const files = filesOfKey.get(key) ?? new Set([`(no live asset: ${key})`]);
+    for (const file of files) objectsPerFile.set(file, [...(objectsPerFile.get(file) ?? []), key]);
   }
   for (const [file, keys] of objectsPerFile) {
     const extra = file.startsWith('(no submission') ? keys.length : keys.length - 1;
@@ -185,12 +247,24 @@ export async function tally(
   }
 
   const announced = new Set(stage.tracker.terminal.keys());
-  const silent = rows.filter((r) => (TERMINAL_STATUSES as readonly string[]).includes(r.status) && ids.includes(r.id) && !announced.has(r.id));
+  const silent = rows.filter((r) => TERMINAL.has(r.status) && ids.includes(r.id) && !announced.has(r.id) && !answeredTerminal.has(r.id));
   const checks = [...(opts.checks ?? [])];
   checks.push({ name: 'every terminal asset was announced', ok: silent.length === 0, ...(silent.length ? { detail: silent.slice(0, 5).map((r) => r.id).join(', ') } : {}) });
   const crashed = stage.crashed();
   checks.push({ name: 'no app process crashed', ok: crashed.length === 0, ...(crashed.length ? { detail: JSON.stringify(crashed) } : {}) });
   const dangling = await bucket.store.listMultipartUploads('');
+  // Staging objects are for assets still waiting for their upload; any other is a leak.
+  const stagingOf = new Map(rows.filter((r) => r.stagingKey).map((r) => [r.stagingKey!, r]));
+  const staging = await listAll(stage, 'staging/');
+  const leftovers = staging.filter((key) => {
+    const r = stagingOf.get(key);
+    return !r || r.deletedAt || (TERMINAL_STATUSES as readonly string[]).includes(r.status);
+  });
+  checks.push({
+    name: 'nothing left under staging/ for terminal or deleted assets',
+    ok: leftovers.length === 0,
+    ...(leftovers.length ? { detail: `${leftovers.length}: ${leftovers.slice(0, 3).join(', ')}` } : {}),
+  });
 
   return {
     name: opts.name,
@@ -208,6 +282,8 @@ export async function tally(
       assets: rows.length,
       pendingAtDeadline: pending.length,
       danglingMultipartUploads: dangling.length,
+      stagingObjects: staging.length,
+      stagingLeftovers: leftovers.length,
       eventsSeen: stage.tracker.all.length,
     },
     failedCodes,

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { JobQueues } from '../../packages/jobs/src/index.js';
 import { addFiles, type SourceFile } from '../lib/files.js';
 import { openStage } from '../lib/stage.js';
-import { type Submission, submission, tally } from '../lib/tally.js';
+import { type Submission, submission, TERMINAL, tally } from '../lib/tally.js';
 import type { Scenario } from './types.js';
 
 const percentile = (xs: number[], p: number) => {
@@ -69,9 +69,10 @@ export const burst: Scenario = {
             if (Date.now() > deadline) return sub;
             continue;
           }
-          const body = (await res.json()) as { assetId?: string };
+          const body = (await res.json()) as { assetId?: string; status?: string };
           if (res.status === 202 || res.status === 200) {
             sub.assetIds.add(body.assetId!);
+            if (res.status === 200 && TERMINAL.has(body.status ?? '')) sub.answeredTerminal.add(body.assetId!);
             sub.accepted = true;
             return sub;
           }

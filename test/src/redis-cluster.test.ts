@@ -1,16 +1,22 @@
 /**
  * Redis Cluster: the whole app (API, workers, completion events) on a 3-node cluster, reached
  * through REDIS_URL=redis://127.0.0.1:7001?cluster=true, with a hash-tagged queue prefix.
- * Needs redis-server; starts the cluster with scripts/redis-cluster.sh unless it already runs
- * (then leaves it running).
+ * Needs redis-server; starts its own cluster with scripts/redis-cluster.sh on free ports (several
+ * suites, or several checkouts on one machine, may run at once) and stops it afterwards. With
+ * REDIS_CLUSTER_PORTS set, uses the cluster on those ports (started unless it runs; left running). Without redis-server the suite is skipped on a developer machine, and
+ * fails under CI (`CI=true`): a CI run must never pass without having run it.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedis, eventStreamKey, parseClusterUrl, type Redis } from '@rehost/jobs';
 import { makePng } from '@rehost/testing';
 import { putUpload, waitTerminal } from './helpers.js';
+import { freePort } from './processes.js';
 import { type Stack, startStack } from './stack.js';
 
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/redis-cluster.sh');
@@ -22,6 +28,33 @@ const hasRedisServer = (() => {
     return false;
   }
 })();
+const inCi = /^(1|true|yes)$/i.test(process.env.CI ?? '');
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/** Three free ports whose cluster-bus ports (+10000) are free too. */
+async function clusterPorts(): Promise<number[]> {
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < 3 && tries < 100; tries++) {
+    const p = await freePort();
+    if (p + 10_000 <= 65_535 && !ports.includes(p) && (await canListen(p + 10_000))) ports.push(p);
+  }
+  if (ports.length < 3) throw new Error('found no free ports for a Redis Cluster');
+  return ports;
+}
+
+if (!hasRedisServer && inCi) {
+  describe('the app on a Redis Cluster', () => {
+    it('can run: redis-server and redis-cli are installed', () => {
+      throw new Error('CI=true but redis-server/redis-cli are not on PATH: install redis-server (scripts/redis-cluster.sh needs it)');
+    });
+  });
+}
 
 describe('parseClusterUrl', () => {
   it('reads seeds and credentials from a ?cluster=true URL, and leaves plain URLs alone', () => {
@@ -44,15 +77,20 @@ describe('parseClusterUrl', () => {
   let clusterUrl: string;
   let stack: Stack;
   let cluster: Redis;
+  let scriptEnv: NodeJS.ProcessEnv = process.env;
 
   beforeAll(async () => {
+    if (!process.env.REDIS_CLUSTER_PORTS) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'rehost-redis-cluster-'));
+      scriptEnv = { ...process.env, REDIS_CLUSTER_PORTS: (await clusterPorts()).join(' '), REDIS_CLUSTER_DIR: dir };
+    }
     try {
-      execFileSync(SCRIPT, ['status'], { stdio: 'ignore' });
+      execFileSync(SCRIPT, ['status'], { stdio: 'ignore', env: scriptEnv });
     } catch {
-      execFileSync(SCRIPT, ['start'], { stdio: 'inherit' });
+      execFileSync(SCRIPT, ['start'], { stdio: 'inherit', env: scriptEnv });
       startedHere = true;
     }
-    clusterUrl = execFileSync(SCRIPT, ['url'], { encoding: 'utf8' }).trim();
+    clusterUrl = execFileSync(SCRIPT, ['url'], { encoding: 'utf8', env: scriptEnv }).trim();
     stack = await startStack({ env: { REDIS_URL: clusterUrl } });
     cluster = createRedis(clusterUrl);
   }, 60_000);
@@ -69,7 +107,7 @@ describe('parseClusterUrl', () => {
       }
       cluster.disconnect();
     }
-    if (startedHere) execFileSync(SCRIPT, ['stop'], { stdio: 'inherit' });
+    if (startedHere) execFileSync(SCRIPT, ['stop'], { stdio: 'inherit', env: scriptEnv });
   });
 
   it('API, worker and events all use cluster connections', () => {
