@@ -10,6 +10,7 @@ import { rejectNul } from './plugins/reject-nul.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
+import { ownerRoutes } from './routes/owners.js';
 import { rehostRoutes } from './routes/rehost.js';
 import { uploadRoutes } from './routes/uploads.js';
 
@@ -49,6 +50,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     await v1.register(uploadRoutes(ctx));
     await v1.register(assetRoutes(ctx));
     await v1.register(rehostRoutes(ctx));
+    await v1.register(ownerRoutes(ctx));
   });
   return app as unknown as FastifyInstance;
 }

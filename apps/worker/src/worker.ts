@@ -10,7 +10,7 @@ import {
   TERMINAL_STATUSES,
 } from '@rehost/jobs';
 import type { WorkerContext } from './context.js';
-import { startMaintenanceWorker } from './maintenance-worker.js';
+import { startNonAssetWorker } from './non-asset-worker.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
 import { type AssetJobKey, type Processors, WaitAndRecheck } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
@@ -43,9 +43,9 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
   const idle = () => (running.size === 0 ? Promise.resolve() : new Promise<void>((r) => (onIdle = r)));
 
   for (const key of Object.keys(catalog) as JobKey[]) {
-    if (key === 'maintenance') {
-      // Concerns no single asset: no asset to fail, no completion event (see maintenance-worker.ts).
-      workers.push(startMaintenanceWorker(ctx, processors.maintenance));
+    if (key === 'maintenance' || key === 'erasure') {
+      // Concern no single asset: no asset to fail, no completion event (see non-asset-worker.ts).
+      workers.push(key === 'maintenance' ? startNonAssetWorker(ctx, key, processors.maintenance) : startNonAssetWorker(ctx, key, processors.erasure));
       continue;
     }
     const def = catalog[key];

@@ -86,6 +86,28 @@ export interface TelegramRehostOptions extends EnqueueOptions {
 }
 
 /** What an enqueue answers: the asset id and its status; `asset` when it was already terminal. */
+export interface ListAssetsFilter {
+  ownerId?: string;
+  status?: AssetStatus;
+  sourceType?: 'telegram' | 'upload' | 'url';
+  /** Page size, 1–200. @defaultValue 50 */
+  limit?: number;
+}
+
+const assetPage = z.object({ items: z.array(assetView), nextCursor: z.string().nullable() });
+const ownerUsage = z.object({ ownerId: z.string(), assets: z.number(), bytes: z.number(), pending: z.number() });
+export type OwnerUsage = z.infer<typeof ownerUsage>;
+const erasureStarted = z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) });
+const erasure = z.object({
+  erasureId: z.string(),
+  status: z.enum(['running', 'done']),
+  deleted: z.number(),
+  total: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+export type Erasure = z.infer<typeof erasure>;
+
 export interface RehostAccepted {
   assetId: string;
   status: AssetStatus;
@@ -191,6 +213,41 @@ export class RehostClient {
       signal: opts.signal,
       notFoundOnRetryIsSuccess: true,
     });
+  }
+
+  /**
+   * Every asset matching the filter, newest first, page by page (keyset pages: no asset is
+   * skipped or repeated while others are added or deleted during the walk).
+   */
+  async *listAssets(filter: ListAssetsFilter = {}, opts: { signal?: AbortSignal } = {}): AsyncGenerator<AssetView, void, undefined> {
+    let cursor: string | null = null;
+    do {
+      const query = new URLSearchParams();
+      for (const [k, v] of Object.entries({ ...filter, cursor })) if (v !== undefined && v !== null) query.set(k, String(v));
+      const page: z.infer<typeof assetPage> = await this.request('GET', `/v1/assets?${query}`, { schema: assetPage, signal: opts.signal });
+      yield* page.items;
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  /** An owner's live assets, stored bytes and bytes reserved by uploads in flight. */
+  getUsage(ownerId: string, opts: { signal?: AbortSignal } = {}): Promise<OwnerUsage> {
+    return this.request('GET', `/v1/owners/${encodeURIComponent(ownerId)}/usage`, { schema: ownerUsage, signal: opts.signal });
+  }
+
+  /**
+   * Erases every asset of an owner (DELETE's semantics per asset). With `wait`, polls the
+   * erasure every `pollMs` (500) until it is done, for at most `timeoutMs` (600000), then
+   * answers its state as it stands.
+   */
+  async eraseOwner(ownerId: string, opts: { wait?: boolean; pollMs?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Erasure> {
+    const started = await this.request('DELETE', `/v1/owners/${encodeURIComponent(ownerId)}/assets`, { schema: erasureStarted, signal: opts.signal });
+    const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
+    for (;;) {
+      const state = await this.request('GET', `/v1/erasures/${started.erasureId}`, { schema: erasure, signal: opts.signal });
+      if (!opts.wait || state.status === 'done' || Date.now() >= deadline) return state;
+      await sleep(opts.pollMs ?? 500, opts.signal);
+    }
   }
 
   /**

@@ -76,6 +76,7 @@ describe('maintenanceEnv', () => {
       MAINTENANCE_INTERVAL_MS: 60_000,
       UPLOAD_EXPIRY_GRACE_SECONDS: 3600,
       STUCK_AFTER_SECONDS: 900,
+      STAGING_SWEEP_MIN_AGE_SECONDS: 600,
       MULTIPART_MAX_AGE_SECONDS: 86_400,
     });
     expect(parseEnv(maintenanceEnv, { MAINTENANCE_INTERVAL_MS: '0' }).MAINTENANCE_INTERVAL_MS).toBe(0);

@@ -90,6 +90,9 @@ export const limitsEnv = z.object({
   REHOST_URL_ALLOWED_HOSTS: csv.default(['api.telegram.org']),
   /** Hosts that url sources may reach even in private address space (tests, internal mirrors). */
   REHOST_URL_TRUSTED_PRIVATE_HOSTS: csv.default([]),
+  /** Per-owner quotas (requests with an ownerId only); unset = unlimited. */
+  OWNER_MAX_ASSETS: int(0).optional(),
+  OWNER_MAX_BYTES: int(0).optional(),
 });
 
 /** `name=token` pairs; tokens contain ':' so '=' separates. */

@@ -12,7 +12,7 @@
  */
 import type { Asset } from './generated/prisma/client.js';
 import type { AssetStatus } from './generated/prisma/enums.js';
-import { inTransaction, isPgUniqueViolation, type SqlClient, type SqlPool } from './sql.js';
+import { inTransaction, isPgUniqueViolation, type SqlClient, type SqlPool, toSqlTimestamp } from './sql.js';
 
 export type { Asset };
 
@@ -55,6 +55,47 @@ export interface StoredImage {
 
 /** What a ready asset shares with a newcomer: its object and what was verified about it. */
 export type SharedObject = StoredImage & { fileKey: string | null; telegramFileUniqueId: string | null };
+
+/** Per-owner limits (OWNER_MAX_ASSETS, OWNER_MAX_BYTES); unset = unlimited. */
+export interface OwnerQuota {
+  maxAssets?: number | undefined;
+  maxBytes?: number | undefined;
+}
+
+/** The owner is at its limit: nothing was written. */
+export class OwnerQuotaExceeded extends Error {
+  constructor(
+    readonly ownerId: string,
+    readonly limit: 'assets' | 'bytes',
+  ) {
+    super(limit === 'assets' ? 'the owner has as many assets as its quota allows' : 'the owner has stored as many bytes as its quota allows');
+    this.name = 'OwnerQuotaExceeded';
+  }
+}
+
+const quotaApplies = (ownerId: string | null | undefined, quota: OwnerQuota | undefined): ownerId is string =>
+  Boolean(ownerId) && (quota?.maxAssets !== undefined || quota?.maxBytes !== undefined);
+
+/**
+ * Locks the owner's usage row (creating it) and checks that `add` fits; the caller writes in
+ * the same transaction, and the usage trigger counts it before the lock is let go — so of 20
+ * concurrent requests for the last free slot exactly one fits. `add.bytes` 0 (size not known
+ * yet) fits only while the owner is below its byte limit.
+ */
+async function reserveOwnerRoom(c: SqlClient, ownerId: string, quota: OwnerQuota, add: { assets: number; bytes: number }): Promise<void> {
+  const usage = await one<{ assets: number; bytes: string; pending: string }>(
+    c,
+    'owner_usage_lock',
+    `INSERT INTO "OwnerUsage" AS u ("ownerId") VALUES ($1) ON CONFLICT ("ownerId") DO UPDATE SET "ownerId" = u."ownerId"
+     RETURNING assets, bytes, pending`,
+    [ownerId],
+  );
+  const used = Number(usage!.bytes) + Number(usage!.pending);
+  if (quota.maxAssets !== undefined && usage!.assets + add.assets > quota.maxAssets) throw new OwnerQuotaExceeded(ownerId, 'assets');
+  if (quota.maxBytes !== undefined && (used + add.bytes > quota.maxBytes || (add.bytes === 0 && used >= quota.maxBytes))) {
+    throw new OwnerQuotaExceeded(ownerId, 'bytes');
+  }
+}
 
 export const dedupeKeyForTelegram = (fileUniqueId: string): string => `tg:${fileUniqueId}`;
 
@@ -99,6 +140,7 @@ const insertValues = (row: InsertRow): unknown[] =>
   INSERT_COLUMNS.map((c) => {
     const v = row[c];
     if (c === 'metadata') return v === undefined || v === null ? null : JSON.stringify(v);
+    if (v instanceof Date) return toSqlTimestamp(v);
     return v ?? null;
   });
 
@@ -142,14 +184,14 @@ export class AssetsRepo {
     private readonly hooks: AssetsRepoHooks = {},
   ) {}
 
-  async createUpload(a: NewUploadAsset): Promise<Asset> {
-    const row = await one<Asset>(
-      this.pool,
-      'asset_insert',
-      INSERT_ASSET,
-      insertValues({ ...a, status: 'pending_upload', sourceType: 'upload' }),
-    );
-    return row!;
+  /** A pending upload; it counts as an asset of its owner and reserves its declared size. */
+  async createUpload(a: NewUploadAsset, quota?: OwnerQuota): Promise<Asset> {
+    const values = insertValues({ ...a, status: 'pending_upload', sourceType: 'upload' });
+    if (!quotaApplies(a.ownerId, quota)) return (await one<Asset>(this.pool, 'asset_insert', INSERT_ASSET, values))!;
+    return inTransaction(this.pool, async (c) => {
+      await reserveOwnerRoom(c, a.ownerId!, quota!, { assets: 1, bytes: a.declaredSize });
+      return (await one<Asset>(c, 'asset_insert', INSERT_ASSET, values))!;
+    });
   }
 
   /**
@@ -157,18 +199,23 @@ export class AssetsRepo {
    * nothing and returns the asset that holds it — deleted or not: the caller decides what a
    * retry means (same asset, 409 for another body, 410 when deleted).
    */
-  async createRehost(a: NewRehostAsset): Promise<{ asset: Asset; created: boolean }> {
-    return this.insertOrFind(this.pool, { ...a, status: 'queued' });
+  async createRehost(a: NewRehostAsset, quota?: OwnerQuota): Promise<{ asset: Asset; created: boolean }> {
+    if (!quotaApplies(a.ownerId, quota)) return this.insertOrFind(this.pool, { ...a, status: 'queued' });
+    return inTransaction(this.pool, async (c) => {
+      await reserveOwnerRoom(c, a.ownerId!, quota!, { assets: 1, bytes: 0 });
+      return this.insertOrFind(c, { ...a, status: 'queued' });
+    });
   }
 
   /**
    * Creates a ready asset sharing `from`'s object — only if a live asset still holds that
    * object when the key's lock is taken (else null: a DELETE removed the last one, store anew).
    */
-  async createShared(a: NewRehostAsset, from: SharedObject): Promise<{ asset: Asset; created: boolean } | null> {
+  async createShared(a: NewRehostAsset, from: SharedObject, quota?: OwnerQuota): Promise<{ asset: Asset; created: boolean } | null> {
     return inTransaction(this.pool, async (c) => {
       await lockKey(c, from.key);
       if (!(await keyIsShared(c, from.key, null))) return null;
+      if (quotaApplies(a.ownerId, quota)) await reserveOwnerRoom(c, a.ownerId, quota!, { assets: 1, bytes: from.size });
       await this.hooks.afterShareChecked?.(from.key);
       return this.insertOrFind(c, { ...a, ...from, status: 'ready' });
     });
@@ -248,10 +295,24 @@ export class AssetsRepo {
     }
   }
 
-  /** Ready on an object this run wrote itself (a fresh key nobody else refers to yet). */
-  async markReady(id: string, img: StoredImage, fileKey: string | null = null): Promise<boolean> {
+  /**
+   * Ready on an object this run wrote itself (a fresh key nobody else refers to yet). With an
+   * owner and a byte quota, only if the stored size still fits (else OwnerQuotaExceeded, nothing
+   * written: the caller deletes its object).
+   */
+  async markReady(id: string, img: StoredImage, fileKey: string | null = null, owner?: { ownerId: string | null; quota?: OwnerQuota }): Promise<boolean> {
+    if (owner && quotaApplies(owner.ownerId, owner.quota) && owner.quota!.maxBytes !== undefined) {
+      return inTransaction(this.pool, async (c) => {
+        await reserveOwnerRoom(c, owner.ownerId!, { maxBytes: owner.quota!.maxBytes }, { assets: 0, bytes: img.size });
+        return this.writeReady(c, id, img, fileKey);
+      });
+    }
+    return this.writeReady(this.pool, id, img, fileKey);
+  }
+
+  private async writeReady(q: Queryable, id: string, img: StoredImage, fileKey: string | null): Promise<boolean> {
     const row = await one<{ id: string }>(
-      this.pool,
+      q,
       'asset_mark_ready',
       `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,
          "fileKey" = $8, "dedupeKey" = NULL, "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
@@ -265,10 +326,13 @@ export class AssetsRepo {
    * Ready on another asset's object, under that object's lock: only if a live asset still holds
    * it (else `unavailable`: the last holder was deleted, store anew) and this one is still in flight.
    */
-  async markReadyShared(id: string, from: SharedObject): Promise<'ready' | 'gone' | 'unavailable'> {
+  async markReadyShared(id: string, from: SharedObject, owner?: { ownerId: string | null; quota?: OwnerQuota }): Promise<'ready' | 'gone' | 'unavailable'> {
     return inTransaction(this.pool, async (c) => {
       await lockKey(c, from.key);
       if (!(await keyIsShared(c, from.key, id))) return 'unavailable';
+      if (owner && quotaApplies(owner.ownerId, owner.quota) && owner.quota!.maxBytes !== undefined) {
+        await reserveOwnerRoom(c, owner.ownerId!, { maxBytes: owner.quota!.maxBytes }, { assets: 0, bytes: from.size });
+      }
       await this.hooks.afterShareChecked?.(from.key);
       const row = await one<{ id: string }>(
         c,

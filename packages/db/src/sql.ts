@@ -40,19 +40,35 @@ export function createSql(databaseUrl: string, opts: CreateSqlOptions = {}): Sql
   return pool;
 }
 
-/** Runs `fn` in one transaction on one connection; rolls back on any error. */
+/**
+ * A Date as a `timestamp(3)` literal in UTC (pg would send local time with an offset, which a
+ * column without a zone silently drops).
+ */
+export const toSqlTimestamp = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
+
+/** deadlock_detected, serialization_failure: the transaction did nothing and may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+
+/**
+ * Runs `fn` in one transaction on one connection; rolls back on any error. A transaction that
+ * PostgreSQL aborted as a deadlock victim (locks taken in another order by a rare interleaving) is
+ * run again, at most twice more.
+ */
 export async function inTransaction<T>(pool: SqlPool, fn: (c: SqlClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (attempt < 3 && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { erasureJob } from './erasure.job.js';
 import { finalizeUploadJob } from './finalize-upload.job.js';
 import { maintenanceJob } from './maintenance.job.js';
 import { rehostJob } from './rehost.job.js';
@@ -12,6 +13,7 @@ export const catalog = {
   finalizeUpload: finalizeUploadJob,
   webhook: webhookJob,
   maintenance: maintenanceJob,
+  erasure: erasureJob,
 } as const;
 
 export type Catalog = typeof catalog;

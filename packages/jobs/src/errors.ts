@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   // request problems (API)
   'bad_request',
   'unauthorized',
+  'quota_exceeded',
   'not_found',
   'conflict',
   'idempotency_conflict',
@@ -81,6 +82,13 @@ export const errors = {
   truncatedImage: (type: string) => permanent('truncated_image', `the ${type} data is incomplete`),
   tooManyPixels: (w: number, h: number, max: number) =>
     permanent('too_many_pixels', `image is ${w}x${h} pixels, more than the limit of ${max}`),
+  quotaExceeded: (ownerId: string, limit: 'assets' | 'bytes') =>
+    permanent(
+      'quota_exceeded',
+      limit === 'assets'
+        ? `owner ${JSON.stringify(ownerId)} has as many assets as OWNER_MAX_ASSETS allows; delete some first`
+        : `owner ${JSON.stringify(ownerId)} has stored as many bytes as OWNER_MAX_BYTES allows; delete some first`,
+    ),
   idempotencyConflict: () =>
     permanent('idempotency_conflict', 'this idempotencyKey was used with a different request body; use a new key for a new request'),
   assetDeleted: (assetId: string) =>

@@ -1,5 +1,7 @@
 export * from './asset.js';
 export * from './asset-view.js';
+export * from './asset-removal.js';
+export * from './erasure.job.js';
 export * from './catalog.js';
 export * from './define-job.js';
 export * from './errors.js';

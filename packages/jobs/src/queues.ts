@@ -30,6 +30,13 @@ export class JobQueues {
     return job.id!;
   }
 
+  /** Enqueues an owner's erasure once (job id `erasure-<erasureId>`). */
+  async enqueueErasure(erasureId: string): Promise<string> {
+    const def = catalog.erasure;
+    const job = await this.queues.erasure.add(def.name, def.payload.parse({ erasureId }), { ...def.options, jobId: `erasure-${erasureId}` });
+    return job.id!;
+  }
+
   /** Jobs waiting (not yet active) across the given queues: the back-pressure signal. */
   async waitingCount(keys: JobKey[] = Object.keys(catalog) as JobKey[]): Promise<number> {
     const counts = await Promise.all(keys.map((k) => this.queues[k].getWaitingCount()));

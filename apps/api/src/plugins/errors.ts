@@ -8,6 +8,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   url_not_allowed: 400,
   bot_not_configured: 400,
   unauthorized: 401,
+  quota_exceeded: 403,
   not_found: 404,
   conflict: 409,
   idempotency_conflict: 409,

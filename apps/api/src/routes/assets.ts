@@ -1,4 +1,5 @@
-import { type AssetView, errors, publishAssetEvent, TERMINAL_STATUSES } from '@rehost/jobs';
+import { type AssetView, errors, publishAssetEvent, removeAsset, TERMINAL_STATUSES } from '@rehost/jobs';
+import type { Logger } from '@rehost/logger';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -38,6 +39,16 @@ export async function waitForAsset(
   }
 }
 
+/** DELETE's semantics (packages/jobs `removeAsset`) with this process's store, repo and event stream. */
+function removalFor(ctx: ApiContext, log: Pick<Logger, 'warn'>) {
+  return {
+    softDelete: (id: string) => ctx.assets.softDelete(id),
+    deleteObject: (key: string) => ctx.store.delete(key),
+    publish: (event: Parameters<typeof publishAssetEvent>[2]) => publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event),
+    warn: (err: unknown, message: string) => log.warn({ err }, message),
+  };
+}
+
 /** Aborts when the request's connection closes, so a long-poll stops waiting for nobody. */
 export function closeSignal(req: FastifyRequest): AbortSignal {
   const abort = new AbortController();
@@ -75,17 +86,8 @@ export const assetRoutes =
       { schema: { summary: 'Delete an asset', tags: ['assets'], params: assetIdParams, response: { 204: z.null(), 404: errorResponse } } },
       async (req, reply) => {
         const { assetId } = req.params;
-        const result = UUID.test(assetId) ? await assets.softDelete(assetId) : null;
-        if (!result) throw errors.notFound('asset');
-        const { asset, deleteObject } = result;
-        // The asset is gone from the API already; object clean-up failures are logged and left
-        // to the maintenance sweep (orphan report) rather than failing the request.
-        const keys = [asset.stagingKey, deleteObject ? asset.key : null].filter((k): k is string => Boolean(k));
-        await Promise.all(keys.map((k) => store.delete(k).catch((err) => req.log.warn({ err, assetId }, 'object delete failed'))));
-        // Long-polls on this asset (in any API process) answer 404 now, not at their timeout.
-        await publishAssetEvent(ctx.redis, config.QUEUE_PREFIX, { assetId, status: 'deleted' }).catch((err) =>
-          req.log.warn({ err, assetId }, 'deleted event not published'),
-        );
+        const removed = UUID.test(assetId) && (await removeAsset(removalFor(ctx, req.log), assetId));
+        if (!removed) throw errors.notFound('asset');
         return reply.status(204).send(null);
       },
     );

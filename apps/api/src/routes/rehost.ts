@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
 import { callerScope, requestFingerprint, scopedIdempotencyKey } from '../idempotency.js';
+import { ownerQuotaOf, withinQuota } from './owners.js';
 import { QueueDepthGate } from '../queue-depth.js';
 import { assetView, errorResponse } from './schemas.js';
 
@@ -79,6 +80,7 @@ export const rehostRoutes =
             202: z.object({ assetId: z.string(), status: z.string() }),
             200: assetView.extend({ assetId: z.string() }),
             400: errorResponse,
+            403: errorResponse,
             409: errorResponse,
             410: errorResponse,
             429: errorResponse,
@@ -135,7 +137,7 @@ export const rehostRoutes =
         // sharing the bytes — ready at once, no download, never another caller's asset.
         if (source.type === 'telegram') {
           const stored = await assets.findStoredTelegramFile(source.bot, source.fileId);
-          const shared = stored ? await assets.createShared(row, sharedObjectOf(stored)) : null;
+          const shared = stored ? await withinQuota(() => assets.createShared(row, sharedObjectOf(stored), ownerQuotaOf(config))) : null;
           if (shared && !shared.created) return answerRetry(shared.asset);
           if (shared) {
             await announceReady(ctx, shared.asset);
@@ -146,7 +148,7 @@ export const rehostRoutes =
 
         // Back-pressure concerns only what would enqueue: retries and stored files are answered above.
         if (!(await depth.admit())) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
-        const { asset, created } = await assets.createRehost(row);
+        const { asset, created } = await withinQuota(() => assets.createRehost(row, ownerQuotaOf(config)));
         if (!created) return answerRetry(asset);
         await enqueueRehost(asset);
         req.log.info({ assetId: asset.id, sourceType: source.type }, 'rehost accepted');

@@ -5,6 +5,7 @@ import { stagingKeyFor } from '@rehost/storage';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
+import { ownerQuotaOf, withinQuota } from './owners.js';
 import { assetIdParams, errorResponse, UUID } from './schemas.js';
 
 export const createUploadBody = z.object({
@@ -45,16 +46,13 @@ export async function createUpload(ctx: ApiContext, input: CreateUploadInput, lo
   const id = randomUUID();
   const stagingKey = stagingKeyFor(id);
   const upload = await store.presignPut(stagingKey, contentType, size, config.UPLOAD_URL_TTL_SECONDS);
-  await assets.createUpload({
-    id,
-    declaredContentType: contentType,
-    declaredSize: size,
-    stagingKey,
-    uploadExpiresAt: upload.expiresAt,
-    filename,
-    ownerId,
-    metadata,
-  });
+  // A pending upload counts as an asset of its owner and reserves its declared size (403 past the quota).
+  await withinQuota(() =>
+    assets.createUpload(
+      { id, declaredContentType: contentType, declaredSize: size, stagingKey, uploadExpiresAt: upload.expiresAt, filename, ownerId, metadata },
+      ownerQuotaOf(config),
+    ),
+  );
   log.info({ assetId: id, size, contentType }, 'upload created');
   return { assetId: id, upload: { ...upload, expiresAt: upload.expiresAt.toISOString() } };
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type Asset, dedupeKeyForTelegram } from '@rehost/db';
+import { type Asset, dedupeKeyForTelegram, OwnerQuotaExceeded } from '@rehost/db';
 import { AppError, type AssetEvent, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
@@ -57,7 +57,7 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   // (or failed, or deleted) by then, so a stored copy is visible now and is shared, not downloaded again.
   const claim = await ctx.assets.claimFile(assetId, fileKey, fileUniqueId);
   if (claim === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
-  const shared = await shareStored(ctx, assetId, fileKey, run.log);
+  const shared = await shareStored(ctx, asset, fileKey, run.log);
   if (shared) return shared;
   if (claim === 'held') return waitForHolder(run, ctx, fileUniqueId);
 
@@ -83,11 +83,13 @@ function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: 
 }
 
 /** Ready on the object of a live asset that holds the same file, if there is one. */
-async function shareStored(ctx: WorkerContext, assetId: string, fileKey: string, log: Logger): Promise<AssetEvent | null> {
+async function shareStored(ctx: WorkerContext, asset: Asset, fileKey: string, log: Logger): Promise<AssetEvent | null> {
+  const assetId = asset.id;
   const holder = await ctx.assets.findStoredFile(fileKey);
-  if (!holder?.key) return null;
-  const outcome = await ctx.assets.markReadyShared(assetId, {
-    key: holder.key,
+  const key = holder?.key;
+  if (!holder || !key) return null;
+  const object = {
+    key,
     contentType: holder.contentType!,
     size: holder.size!,
     width: holder.width!,
@@ -95,12 +97,28 @@ async function shareStored(ctx: WorkerContext, assetId: string, fileKey: string,
     sha256: holder.sha256!,
     fileKey,
     telegramFileUniqueId: holder.telegramFileUniqueId,
-  });
+  };
+  const outcome = await overQuotaFails(() => ctx.assets.markReadyShared(assetId, object, ownerOf(ctx, asset)));
   // Its last holder was deleted between the lookup and the lock: store the file anew.
   if (outcome === 'unavailable') return null;
   if (outcome === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
   log.info({ sharedFrom: holder.id }, 'rehost deduplicated');
-  return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, holder.key) };
+  return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
+}
+
+const ownerOf = (ctx: WorkerContext, asset: Asset) => ({
+  ownerId: asset.ownerId,
+  quota: { maxAssets: ctx.config.OWNER_MAX_ASSETS, maxBytes: ctx.config.OWNER_MAX_BYTES },
+});
+
+/** The stored size would cross the owner's byte quota: the asset fails for good, nothing stored. */
+async function overQuotaFails<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (err instanceof OwnerQuotaExceeded) throw errors.quotaExceeded(err.ownerId, err.limit);
+    throw err;
+  }
 }
 
 async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: Asset, stream: Readable, fileKey: string | null): Promise<AssetEvent> {
@@ -110,8 +128,9 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   const { key, contentType, size, width, height, sha256 } = img;
   let stored: boolean;
   try {
-    stored = await ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 }, fileKey);
+    stored = await overQuotaFails(() => ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 }, fileKey, ownerOf(ctx, asset)));
   } catch (err) {
+    // Over its owner's byte quota (nothing recorded), or the database went away: nothing may stay.
     await discardUnrecorded(ctx, assetId, key, run.log);
     throw err;
   }

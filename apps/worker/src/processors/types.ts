@@ -36,7 +36,10 @@ export class WaitAndRecheck extends Error {
 }
 
 /** Jobs that belong to one asset (every job but the sweeper's): failed and announced per asset. */
-export type AssetJobKey = Exclude<JobKey, 'maintenance'>;
+export type AssetJobKey = Exclude<JobKey, NonAssetJobKey>;
+
+/** Jobs that concern no single asset: the sweeper's, an owner's erasure. */
+export type NonAssetJobKey = 'maintenance' | 'erasure';
 
 /** One processor per catalog entry: a job without a handler does not compile. */
 export type Processors = { [K in JobKey]: Processor<K> };
