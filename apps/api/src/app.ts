@@ -45,7 +45,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   await app.register(healthRoutes(ctx, metrics));
   if (ctx.config.DEMO_PAGE) await app.register(demoRoutes(ctx));
   await app.register(async (v1) => {
-    v1.addHook('onRequest', bearerAuth(ctx.config.API_TOKENS));
+    v1.addHook('onRequest', bearerAuth(ctx.config.API_TOKENS, { allowAnonymous: ctx.config.API_ALLOW_ANONYMOUS }));
     await v1.register(uploadRoutes(ctx));
     await v1.register(assetRoutes(ctx));
     await v1.register(rehostRoutes(ctx));
