@@ -5,8 +5,9 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { ApiContext } from './context.js';
 import { createApiMetrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
-import { rejectNul } from './plugins/reject-nul.js';
+import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
+import { closeUnreadConnections, edgeServerOptions } from './plugins/http-edge.js';
+import { registerJsonBody } from './plugins/json-body.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
@@ -19,11 +20,14 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     loggerInstance: ctx.log as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) ?? crypto.randomUUID(),
+    ...edgeServerOptions(ctx.config),
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app as unknown as FastifyInstance);
-  app.addHook('preValidation', rejectNul);
+  registerJsonBody(app as unknown as FastifyInstance);
+  closeUnreadConnections(app as unknown as FastifyInstance);
 
   const metrics = createApiMetrics(ctx.queues);
   app.addHook('onResponse', async (req, reply) => {

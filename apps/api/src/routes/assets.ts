@@ -4,9 +4,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetIdParams, assetView, errorResponse, UUID } from './schemas.js';
+import { assetIdParams, assetView, errorResponse, LONGEST_WAIT_MS, queryInt, UUID } from './schemas.js';
 
-export const waitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000) });
+export const waitQuery = z.object({ timeoutMs: queryInt(0, LONGEST_WAIT_MS, 30_000) });
 
 /** `ownerId`, when given, limits the lookup to that owner's assets (others are not found). */
 async function loadAsset(ctx: ApiContext, assetId: string, ownerId?: string) {

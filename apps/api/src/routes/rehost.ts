@@ -1,25 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { dedupeKeyForTelegram } from '@rehost/db';
-import { AppError, errors, rehostSource, TERMINAL_STATUSES } from '@rehost/jobs';
+import { AppError, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import { checkUrl } from '@rehost/safe-fetch';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
 import { QueueDepthGate } from '../queue-depth.js';
-import { assetView, errorResponse } from './schemas.js';
+import { assetView, errorResponse, metadataField, rehostSourceBody, safeString } from './schemas.js';
 
 const rehostBody = z.object({
-  source: rehostSource,
-  ownerId: z.string().max(128).optional().describe('Your user id, stored with the asset'),
-  idempotencyKey: z.string().min(1).max(200).optional().describe('A repeat with the same key returns the same asset'),
-  callbackUrl: z
-    .string()
+  source: rehostSourceBody,
+  ownerId: safeString().max(128).optional().describe('Your user id, stored with the asset'),
+  idempotencyKey: safeString().min(1).max(200).optional().describe('A repeat with the same key returns the same asset'),
+  callbackUrl: safeString()
     .url()
     .max(2048)
     .optional()
     .describe('Receives a POST of the final asset, signed in X-Rehost-Signature (t=<unix>,v1=<hmac-sha256 hex>)'),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: metadataField.optional(),
 });
 
 /** Seconds a client is asked to wait when the queue is over its depth limit. */

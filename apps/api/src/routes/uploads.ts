@@ -5,15 +5,15 @@ import { stagingKeyFor } from '@rehost/storage';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
-import { assetIdParams, errorResponse, UUID } from './schemas.js';
+import { assetIdParams, errorResponse, mediaType, metadataField, safeString, UUID } from './schemas.js';
 
 export const createUploadBody = z.object({
-  contentType: z.string().min(1).max(100),
+  contentType: mediaType,
   size: z.number().int().positive(),
   /** Metadata only: never part of the object key. */
-  filename: z.string().max(255).optional(),
-  ownerId: z.string().max(128).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  filename: safeString().max(255).optional(),
+  ownerId: safeString().max(128).optional(),
+  metadata: metadataField.optional(),
 });
 
 const createUploadResponse = z.object({
