@@ -67,7 +67,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
       const first = err.validation[0];
-      const where = first?.instancePath ? `${err.validationContext ?? 'body'}${first.instancePath.replaceAll('/', '.')}` : (err.validationContext ?? 'body');
+      const at = (first?.instancePath ?? '').replaceAll('/', '.').replace(/^\.$/, '');
+      const where = `${err.validationContext ?? 'body'}${at}`;
       return send(reply, 400, 'bad_request', `${where}: ${first?.message ?? 'invalid'}`);
     }
     if (isServiceUnavailable(err)) {
