@@ -33,6 +33,8 @@ interface Route {
   pathParams: string[];
   query: { name: string; schema: JsonSchema }[];
   body?: JsonSchema;
+  /** Statuses the OpenAPI document says the route answers. */
+  documented: string[];
 }
 
 beforeAll(async () => {
@@ -42,7 +44,10 @@ beforeAll(async () => {
     env: { TELEGRAM_BOT_TOKEN: '123456:property-test-token-never-called', WEBHOOK_SIGNING_SECRET: 'property-test-webhook-secret-123' },
   });
   const doc = (await (await fetch(`${stack.baseUrl}/docs/json`)).json()) as {
-    paths: Record<string, Record<string, { parameters?: { in: string; name: string; schema: JsonSchema }[]; requestBody?: { content: Record<string, { schema: JsonSchema }> } }>>;
+    paths: Record<
+      string,
+      Record<string, { parameters?: { in: string; name: string; schema: JsonSchema }[]; requestBody?: { content: Record<string, { schema: JsonSchema }> }; responses: Record<string, unknown> }>
+    >;
   };
   for (const [path, ops] of Object.entries(doc.paths)) {
     if (!path.startsWith('/v1/')) continue;
@@ -53,6 +58,7 @@ beforeAll(async () => {
         pathParams: (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name),
         query: (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => ({ name: p.name, schema: p.schema })),
         body: op.requestBody?.content['application/json']?.schema,
+        documented: Object.keys(op.responses),
       });
     }
   }
@@ -221,6 +227,12 @@ describe('every /v1 route, any input', () => {
       );
     }
     console.log(`statuses seen: ${JSON.stringify(seen)}`);
+    // Every status answered is one the OpenAPI document lists for that route.
+    for (const route of routes) {
+      const name = `${route.method} ${route.path}`;
+      const undocumented = Object.keys(seen[name]!).filter((status) => !route.documented.includes(status));
+      expect({ name, undocumented }).toEqual({ name, undocumented: [] });
+    }
     // The inputs reached past validation too, not only 400s.
     expect(Object.values(seen).some((s) => Object.keys(s).some((code) => Number(code) < 300))).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();

@@ -260,3 +260,23 @@ describe('a url source carrying a Telegram bot token', () => {
     expect(logLines.filter((l) => l.includes(secret) || l.includes(secret.slice(0, 12)))).toEqual([]);
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('lists, for every /v1 route, every error status it can answer', async () => {
+    const doc = (await (await fetch(`${stack.baseUrl}/docs/json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const listed = Object.fromEntries(
+      Object.entries(doc.paths)
+        .filter(([path]) => path.startsWith('/v1/'))
+        .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => [`${method.toUpperCase()} ${path}`, Object.keys(op.responses).sort()])),
+    );
+    const expected: Record<string, string[]> = {
+      'POST /v1/uploads': ['201', '400', '401', '413', '415', '503'],
+      'POST /v1/uploads/{assetId}/complete': ['200', '202', '400', '401', '404', '409', '410', '413', '415', '503'],
+      'GET /v1/assets/{assetId}': ['200', '400', '401', '404', '503'],
+      'GET /v1/assets/{assetId}/wait': ['200', '400', '401', '404', '503'],
+      'DELETE /v1/assets/{assetId}': ['204', '400', '401', '404', '413', '415', '503'],
+      'POST /v1/rehost': ['200', '202', '400', '401', '413', '415', '422', '429', '503'],
+    };
+    for (const [route, statuses] of Object.entries(expected)) expect({ route, statuses: listed[route] }).toEqual({ route, statuses: expect.arrayContaining(statuses) });
+  });
+});

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetIdParams, assetView, errorResponse, LONGEST_WAIT_MS, queryInt, UUID } from './schemas.js';
+import { assetIdParams, assetView, BODY_ERRORS, errorResponses, LONGEST_WAIT_MS, queryInt, UUID } from './schemas.js';
 
 export const waitQuery = z.object({ timeoutMs: queryInt(0, LONGEST_WAIT_MS, 30_000) });
 
@@ -52,7 +52,7 @@ export const assetRoutes =
 
     app.get(
       '/v1/assets/:assetId',
-      { schema: { summary: 'Read an asset', tags: ['assets'], params: assetIdParams, response: { 200: assetView, 404: errorResponse } } },
+      { schema: { summary: 'Read an asset', tags: ['assets'], params: assetIdParams, response: { 200: assetView, ...errorResponses(404) } } },
       async (req) => toAssetView(await loadAsset(ctx, req.params.assetId), config.PUBLIC_BASE_URL),
     );
 
@@ -64,7 +64,7 @@ export const assetRoutes =
           tags: ['assets'],
           params: assetIdParams,
           querystring: waitQuery,
-          response: { 200: assetView, 404: errorResponse },
+          response: { 200: assetView, ...errorResponses(404) },
         },
       },
       async (req) => waitForAsset(ctx, req.params.assetId, { timeoutMs: req.query.timeoutMs, signal: closeSignal(req) }),
@@ -72,7 +72,7 @@ export const assetRoutes =
 
     app.delete(
       '/v1/assets/:assetId',
-      { schema: { summary: 'Delete an asset', tags: ['assets'], params: assetIdParams, response: { 204: z.null(), 404: errorResponse } } },
+      { schema: { summary: 'Delete an asset', tags: ['assets'], params: assetIdParams, response: { 204: z.null(), ...errorResponses(404, ...BODY_ERRORS) } } },
       async (req, reply) => {
         const { assetId } = req.params;
         const result = UUID.test(assetId) ? await assets.softDelete(assetId) : null;

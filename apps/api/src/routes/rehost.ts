@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
 import { QueueDepthGate } from '../queue-depth.js';
-import { assetView, errorResponse, metadataField, rehostSourceBody, safeString } from './schemas.js';
+import { assetView, BODY_ERRORS, errorResponses, metadataField, rehostSourceBody, safeString } from './schemas.js';
 
 const rehostBody = z.object({
   source: rehostSourceBody,
@@ -42,8 +42,7 @@ export const rehostRoutes =
           response: {
             202: z.object({ assetId: z.string(), status: z.string() }),
             200: assetView.extend({ assetId: z.string() }),
-            400: errorResponse,
-            429: errorResponse,
+            ...errorResponses(...BODY_ERRORS, 422, 429),
           },
         },
       },

@@ -8,6 +8,32 @@ import { ALLOWED_IMAGE_TYPES, assetView, errorBody, telegramSource, urlSource } 
 import { z } from 'zod';
 
 export const errorResponse = z.object({ error: errorBody });
+
+/** What each error status means on /v1, for the OpenAPI document. */
+const ERROR_DESCRIPTIONS = {
+  400: 'bad_request: malformed body, path or query (also url_not_allowed, bot_not_configured)',
+  401: 'unauthorized: missing or invalid bearer token',
+  404: 'not_found',
+  409: 'conflict',
+  410: 'gone',
+  413: 'too_large: the JSON body is over 64 KiB, or the declared size over MAX_UPLOAD_BYTES',
+  415: 'unsupported_type: the body is not application/json, or the image type is not accepted',
+  422: 'the source cannot be used (for example, its host does not resolve)',
+  429: 'rate_limited: too many queued jobs; retry after Retry-After seconds',
+  503: 'unavailable: a backing service (PostgreSQL) cannot be reached; retry after Retry-After seconds',
+} as const;
+export type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
+
+/**
+ * The error part of a route's `response` map. Every /v1 route can answer 400 (path, query or
+ * body), 401 and 503; add the route's own.
+ */
+export function errorResponses<S extends ErrorStatus>(...statuses: S[]): Record<400 | 401 | 503 | S, typeof errorResponse> {
+  const all = [...new Set<ErrorStatus>([400, 401, 503, ...statuses])].sort();
+  return Object.fromEntries(all.map((s) => [s, errorResponse.describe(ERROR_DESCRIPTIONS[s])])) as Record<400 | 401 | 503 | S, typeof errorResponse>;
+}
+/** Routes that take a JSON body can also answer 413 and 415. */
+export const BODY_ERRORS = [413, 415] as const;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export { assetView };
 

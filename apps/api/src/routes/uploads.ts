@@ -5,7 +5,7 @@ import { stagingKeyFor } from '@rehost/storage';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
-import { assetIdParams, errorResponse, mediaType, metadataField, safeString, UUID } from './schemas.js';
+import { assetIdParams, BODY_ERRORS, errorResponses, mediaType, metadataField, safeString, UUID } from './schemas.js';
 
 export const createUploadBody = z.object({
   contentType: mediaType,
@@ -91,7 +91,7 @@ export const uploadRoutes =
           summary: 'Ask for a pre-signed PUT URL for a direct upload',
           tags: ['uploads'],
           body: createUploadBody,
-          response: { 201: createUploadResponse, 400: errorResponse, 413: errorResponse, 415: errorResponse },
+          response: { 201: createUploadResponse, ...errorResponses(...BODY_ERRORS) },
         },
       },
       async (req, reply) => reply.status(201).send(await createUpload(ctx, req.body, req.log)),
@@ -107,9 +107,7 @@ export const uploadRoutes =
           response: {
             202: completeUploadResponse,
             200: completeUploadResponse,
-            404: errorResponse,
-            409: errorResponse,
-            410: errorResponse,
+            ...errorResponses(404, 409, 410, 413, 415),
           },
         },
       },
