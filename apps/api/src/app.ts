@@ -6,7 +6,7 @@ import type { ApiContext } from './context.js';
 import { createApiMetrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
-import { closeUnreadConnections, edgeServerOptions } from './plugins/http-edge.js';
+import { answerWhileClosing, closeUnreadConnections, edgeServerOptions } from './plugins/http-edge.js';
 import { registerJsonBody } from './plugins/json-body.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
@@ -28,6 +28,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   registerErrorHandling(app as unknown as FastifyInstance);
   registerJsonBody(app as unknown as FastifyInstance);
   closeUnreadConnections(app as unknown as FastifyInstance);
+  answerWhileClosing(app as unknown as FastifyInstance);
 
   const metrics = createApiMetrics(ctx.queues);
   app.addHook('onResponse', async (req, reply) => {

@@ -5,6 +5,7 @@
  * the file descriptors and /healthz stops answering.
  */
 import type { Socket } from 'node:net';
+import { AppError } from '@rehost/jobs';
 import type { FastifyInstance } from 'fastify';
 import { LONGEST_WAIT_MS } from '../routes/schemas.js';
 
@@ -62,7 +63,28 @@ export function edgeServerOptions(limits: EdgeLimits) {
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.API_REQUEST_TIMEOUT_MS / 4))),
     },
     clientErrorHandler,
+    // Fastify's own 503 while closing has another shape: answered by `answerWhileClosing` instead.
+    return503OnClosing: false,
   };
+}
+
+/** Seconds a client is asked to wait when this process is shutting down (another will answer). */
+const CLOSING_RETRY_AFTER = 1;
+
+/**
+ * A request that arrives on a kept-alive connection after shutdown began is answered 503
+ * `unavailable` with Retry-After, and its connection is closed; requests already in flight finish.
+ */
+export function answerWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new AppError('unavailable', 'the API is shutting down; retry', { retryAfterSeconds: CLOSING_RETRY_AFTER });
+  });
 }
 
 /**
