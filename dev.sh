@@ -13,7 +13,8 @@ scripts/services.sh
 
 export NODE_ENV="${NODE_ENV:-development}"
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/rehost}"
-export API_TOKENS="${API_TOKENS:-dev-token}"
+export API_TOKENS="${API_TOKENS:-dev-token}"   # the API refuses to start without a token (or API_ALLOW_ANONYMOUS=true)
+export DEMO_PAGE="${DEMO_PAGE:-true}"          # the /demo upload page is off unless enabled
 export DASHBOARD_USER="${DASHBOARD_USER:-admin}"
 export DASHBOARD_PASSWORD="${DASHBOARD_PASSWORD:-admin}"
 

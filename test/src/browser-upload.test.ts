@@ -32,7 +32,7 @@ const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   [stack, browser, dir] = await Promise.all([
-    startStack({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } }),
+    startStack({ env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), DEMO_PAGE: 'true' } }),
     // launch() gives every run a fresh temporary profile (its own --user-data-dir).
     chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
     mkdtemp(path.join(tmpdir(), 'rehost-browser-')),

@@ -20,6 +20,15 @@ describe('a bad environment stops the process with one clear line naming the var
     ['api', { MAX_UPLOAD_BYTES: 'lots' }, 'MAX_UPLOAD_BYTES'],
     ['api', { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://cdn.example' }, 'API_TOKENS'],
     ['api', { S3_FORCE_PATH_STYLE: 'sure' }, 'S3_FORCE_PATH_STYLE'],
+    // Fail closed: a bare environment (`pnpm start` with nothing set) never serves an open /v1.
+    ['api', {}, 'API_TOKENS'],
+    ['api', { API_ALLOW_ANONYMOUS: 'false' }, 'API_TOKENS'],
+    ['api', { API_TOKENS: ' , ' }, 'API_TOKENS'],
+    // A blank allowlist is an error, never "any host".
+    ['api', { API_TOKENS: 't', REHOST_URL_ALLOWED_HOSTS: ' ' }, 'REHOST_URL_ALLOWED_HOSTS'],
+    ['api', { API_TOKENS: 't', REHOST_URL_ALLOWED_HOSTS: ' , ,' }, 'REHOST_URL_ALLOWED_HOSTS'],
+    ['worker', { REHOST_URL_ALLOWED_HOSTS: ' ' }, 'REHOST_URL_ALLOWED_HOSTS'],
+    ['api', { API_TOKENS: 't', API_HEADERS_TIMEOUT_MS: '5000', API_REQUEST_TIMEOUT_MS: '1000' }, 'API_HEADERS_TIMEOUT_MS'],
     ['worker', { WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY'],
     ['worker', { REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
     ['dashboard', { NODE_ENV: 'production' }, 'DASHBOARD_USER'],

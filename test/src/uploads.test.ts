@@ -139,7 +139,8 @@ describe('request validation', () => {
   });
 
   it('refuses SVG and other types with 415', async () => {
-    for (const contentType of ['image/svg+xml', 'text/html', 'image/png; charset=x']) {
+    // Parameters are ignored and case does not matter (issue 17.11): 'image/png; charset=x' is image/png.
+    for (const contentType of ['image/svg+xml', 'text/html', 'IMAGE/SVG+XML; charset=utf-8']) {
       const res = await stack.call('/v1/uploads', { method: 'POST', json: { contentType, size: 100 } });
       expect(res.status).toBe(415);
       expect(res.body.error.code).toBe('unsupported_type');

@@ -5,8 +5,9 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { ApiContext } from './context.js';
 import { createApiMetrics } from './metrics.js';
 import { bearerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
-import { rejectNul } from './plugins/reject-nul.js';
+import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
+import { answerWhileClosing, closeUnreadConnections, edgeServerOptions } from './plugins/http-edge.js';
+import { registerJsonBody } from './plugins/json-body.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
@@ -20,11 +21,15 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     loggerInstance: ctx.log as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) ?? crypto.randomUUID(),
+    ...edgeServerOptions(ctx.config),
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app as unknown as FastifyInstance);
-  app.addHook('preValidation', rejectNul);
+  registerJsonBody(app as unknown as FastifyInstance);
+  closeUnreadConnections(app as unknown as FastifyInstance);
+  answerWhileClosing(app as unknown as FastifyInstance);
 
   const metrics = createApiMetrics(ctx.queues);
   app.addHook('onResponse', async (req, reply) => {
@@ -46,7 +51,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   await app.register(healthRoutes(ctx, metrics));
   if (ctx.config.DEMO_PAGE) await app.register(demoRoutes(ctx));
   await app.register(async (v1) => {
-    v1.addHook('onRequest', bearerAuth(ctx.config.API_TOKENS));
+    v1.addHook('onRequest', bearerAuth(ctx.config.API_TOKENS, { allowAnonymous: ctx.config.API_ALLOW_ANONYMOUS }));
     await v1.register(uploadRoutes(ctx));
     await v1.register(assetRoutes(ctx));
     await v1.register(rehostRoutes(ctx));

@@ -10,8 +10,16 @@ export const apiConfigSchema = runtimeEnv
   .extend(telegramEnv.shape)
   .extend(webhookEnv.shape)
   .superRefine((c, ctx) => {
-    if (c.NODE_ENV === 'production' && c.API_TOKENS.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['API_TOKENS'], message: 'is required in production (comma-separated bearer tokens)' });
+    // Fail closed: an unset API_TOKENS never means an open /v1.
+    if (c.API_TOKENS.length === 0 && !c.API_ALLOW_ANONYMOUS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['API_TOKENS'],
+        message: 'is required (comma-separated bearer tokens); set API_ALLOW_ANONYMOUS=true to run /v1 without tokens',
+      });
+    }
+    if (c.API_HEADERS_TIMEOUT_MS > c.API_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['API_HEADERS_TIMEOUT_MS'], message: 'must not exceed API_REQUEST_TIMEOUT_MS' });
     }
     if (c.NODE_ENV === 'production' && !c.PUBLIC_BASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'is required in production (the CDN origin of the bucket)' });
@@ -20,7 +28,6 @@ export const apiConfigSchema = runtimeEnv
   .transform((c) => ({
     ...c,
     PUBLIC_BASE_URL: resolvePublicBaseUrl(c),
-    DEMO_PAGE: c.DEMO_PAGE ?? c.NODE_ENV !== 'production',
   }));
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;

@@ -6,7 +6,7 @@ import { createApiContext } from './context.js';
 const config = loadConfig(apiConfigSchema);
 const ctx = await createApiContext(config);
 const app = await buildApp(ctx);
-if (config.API_TOKENS.length === 0) ctx.log.warn('API_TOKENS is empty: /v1 routes accept requests without a token (development only)');
+if (config.API_TOKENS.length === 0) ctx.log.warn('API_ALLOW_ANONYMOUS=true and no API_TOKENS: /v1 routes accept requests without a token');
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -16,6 +16,11 @@ describe('parseEnv', () => {
     expect(c.API_PORT).toBe(3000);
     expect(c.REHOST_URL_ALLOWED_HOSTS).toEqual(['api.telegram.org']);
     expect(c.TELEGRAM_API_BASE_URL).toBe('https://api.telegram.org');
+    // Fail closed: no anonymous /v1, no demo page, bounded requests unless said otherwise.
+    expect(c.API_ALLOW_ANONYMOUS).toBe(false);
+    expect(c.DEMO_PAGE).toBe(false);
+    expect(c.API_REQUEST_TIMEOUT_MS).toBe(30_000);
+    expect(c.API_HEADERS_TIMEOUT_MS).toBe(10_000);
   });
 
   it('turns strings into numbers, booleans and lists', () => {
@@ -33,6 +38,9 @@ describe('parseEnv', () => {
     [{ S3_BUCKET: 'Bad_Bucket' }, 'S3_BUCKET'],
     [{ API_PORT: '70000' }, 'API_PORT'],
     [{ TELEGRAM_BOTS: 'noequals' }, 'TELEGRAM_BOTS'],
+    [{ REHOST_URL_ALLOWED_HOSTS: ' ' }, 'REHOST_URL_ALLOWED_HOSTS'],
+    [{ REHOST_URL_ALLOWED_HOSTS: ' , ,' }, 'REHOST_URL_ALLOWED_HOSTS'],
+    [{ API_REQUEST_TIMEOUT_MS: '0' }, 'API_REQUEST_TIMEOUT_MS'],
   ])('stops with one line naming the bad variable: %j', (env, name) => {
     let err: unknown;
     try {

@@ -32,6 +32,13 @@ const csv = z
       .filter(Boolean),
   );
 
+/**
+ * A list that must name at least one entry once blanks are dropped: for allowlists, where an
+ * empty list would read as "no restriction". A set-but-blank value (`" "`, `","`) is an error,
+ * never "any host".
+ */
+const nonEmptyCsv = csv.refine((list) => list.length > 0, { message: 'must name at least one entry (it is blank, which would allow any host)' });
+
 export const runtimeEnv = z.object({
   /** `production` makes missing secrets fatal and logs JSON. @defaultValue development */
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -87,7 +94,8 @@ export const limitsEnv = z.object({
   /** Largest decoded image (width × height) accepted: decompression-bomb guard. @defaultValue 100 megapixels */
   MAX_IMAGE_PIXELS: int(1).default(100_000_000),
   UPLOAD_URL_TTL_SECONDS: int(1, 7 * 24 * 3600).default(900),
-  REHOST_URL_ALLOWED_HOSTS: csv.default(['api.telegram.org']),
+  /** Hosts that `url` sources may name; never empty (a blank value stops start-up). @defaultValue api.telegram.org */
+  REHOST_URL_ALLOWED_HOSTS: nonEmptyCsv.default(['api.telegram.org']),
   /** Hosts that url sources may reach even in private address space (tests, internal mirrors). */
   REHOST_URL_TRUSTED_PRIVATE_HOSTS: csv.default([]),
   /** Per-owner quotas (requests with an ownerId only); unset = unlimited. */
@@ -124,9 +132,20 @@ export const telegramEnv = z.object({
 export const apiEnv = z.object({
   API_PORT: int(0, 65535).default(3000),
   API_HOST: z.string().default('0.0.0.0'),
+  /** Bearer tokens accepted on /v1. Without one the API refuses to start unless API_ALLOW_ANONYMOUS=true. */
   API_TOKENS: csv.default([]),
-  /** Serve the /demo upload page (on by default outside production). */
-  DEMO_PAGE: bool.optional(),
+  /** Let /v1 run without API_TOKENS (an explicit opt-in; never implied by a missing variable). @defaultValue false */
+  API_ALLOW_ANONYMOUS: bool.default(false),
+  /** Serve the /demo upload page and its same-origin endpoints (`./dev.sh` turns it on). @defaultValue false */
+  DEMO_PAGE: bool.default(false),
+  /**
+   * Longest time a client may take to send one whole request (headers and body); the connection is
+   * closed with a 408 after it. Long-polls are not affected (their request is complete at once).
+   * @defaultValue 30000
+   */
+  API_REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  /** Longest time a client may take to send the request headers (at most API_REQUEST_TIMEOUT_MS). @defaultValue 10000 */
+  API_HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
   /** Refuse new rehosts with 429 past this many waiting jobs. @defaultValue 100000 */
   MAX_QUEUE_DEPTH: int(1).default(100_000),
 });

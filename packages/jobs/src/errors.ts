@@ -32,6 +32,9 @@ export const ERROR_CODES = [
   // infrastructure
   'store_unavailable',
   'internal',
+  // the API's edge: a request not received in time (408); a backing service down (503 + Retry-After)
+  'request_timeout',
+  'unavailable',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

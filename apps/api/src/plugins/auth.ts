@@ -8,10 +8,11 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * Bearer-token check for /v1 routes. Tokens are compared as SHA-256 digests with
  * timingSafeEqual (equal lengths, constant time), against every configured token.
  */
-export function bearerAuth(tokens: string[]): (req: FastifyRequest) => Promise<void> {
+export function bearerAuth(tokens: string[], opts: { allowAnonymous?: boolean } = {}): (req: FastifyRequest) => Promise<void> {
   const accepted = tokens.map(digest);
   return async (req) => {
-    if (accepted.length === 0) return; // dev without tokens (refused at boot in production)
+    // No tokens: open only when explicitly allowed (config refuses to start otherwise); fail closed.
+    if (accepted.length === 0 && opts.allowAnonymous === true) return;
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw errors.unauthorized();

@@ -5,9 +5,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetIdParams, assetView, errorResponse, UUID } from './schemas.js';
+import { assetIdParams, assetView, BODY_ERRORS, errorResponses, LONGEST_WAIT_MS, queryInt, UUID } from './schemas.js';
 
-export const waitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000) });
+export const waitQuery = z.object({ timeoutMs: queryInt(0, LONGEST_WAIT_MS, 30_000) });
 
 /** `ownerId`, when given, limits the lookup to that owner's assets (others are not found). */
 async function loadAsset(ctx: ApiContext, assetId: string, ownerId?: string) {
@@ -63,7 +63,7 @@ export const assetRoutes =
 
     app.get(
       '/v1/assets/:assetId',
-      { schema: { summary: 'Read an asset', tags: ['assets'], params: assetIdParams, response: { 200: assetView, 404: errorResponse } } },
+      { schema: { summary: 'Read an asset', tags: ['assets'], params: assetIdParams, response: { 200: assetView, ...errorResponses(404) } } },
       async (req) => toAssetView(await loadAsset(ctx, req.params.assetId), config.PUBLIC_BASE_URL),
     );
 
@@ -75,7 +75,7 @@ export const assetRoutes =
           tags: ['assets'],
           params: assetIdParams,
           querystring: waitQuery,
-          response: { 200: assetView, 404: errorResponse },
+          response: { 200: assetView, ...errorResponses(404) },
         },
       },
       async (req) => waitForAsset(ctx, req.params.assetId, { timeoutMs: req.query.timeoutMs, signal: closeSignal(req) }),
@@ -83,7 +83,7 @@ export const assetRoutes =
 
     app.delete(
       '/v1/assets/:assetId',
-      { schema: { summary: 'Delete an asset', tags: ['assets'], params: assetIdParams, response: { 204: z.null(), 404: errorResponse } } },
+      { schema: { summary: 'Delete an asset', tags: ['assets'], params: assetIdParams, response: { 204: z.null(), ...errorResponses(404, ...BODY_ERRORS) } } },
       async (req, reply) => {
         const { assetId } = req.params;
         const removed = UUID.test(assetId) && (await removeAsset(removalFor(ctx, req.log), assetId));

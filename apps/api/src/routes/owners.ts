@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetView, errorResponse, UUID } from './schemas.js';
+import { assetView, emptyAsUnset, errorResponses, queryInt, safeString, UUID } from './schemas.js';
 
 /** OWNER_MAX_ASSETS / OWNER_MAX_BYTES as the repository takes them. */
 export const ownerQuotaOf = (config: ApiContext['config']): OwnerQuota => ({ maxAssets: config.OWNER_MAX_ASSETS, maxBytes: config.OWNER_MAX_BYTES });
@@ -20,14 +20,12 @@ export async function withinQuota<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
-
 export const listQuery = z.object({
-  ownerId: z.preprocess(emptyToUndefined, z.string().min(1).max(128).optional()),
-  status: z.preprocess(emptyToUndefined, z.enum(ASSET_STATUSES).optional()),
-  sourceType: z.preprocess(emptyToUndefined, z.enum(['telegram', 'upload', 'url']).optional()),
-  limit: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(200).default(50)),
-  cursor: z.preprocess(emptyToUndefined, z.string().max(512).optional()),
+  ownerId: z.preprocess(emptyAsUnset, safeString().min(1).max(128).optional()),
+  status: z.preprocess(emptyAsUnset, z.enum(ASSET_STATUSES).optional()),
+  sourceType: z.preprocess(emptyAsUnset, z.enum(['telegram', 'upload', 'url']).optional()),
+  limit: queryInt(1, 200, 50),
+  cursor: z.preprocess(emptyAsUnset, safeString().max(512).optional()),
 });
 type ListQuery = z.infer<typeof listQuery>;
 
@@ -66,7 +64,7 @@ const erasureView = z.object({
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
 });
-const ownerParams = z.object({ ownerId: z.string().min(1).max(128) });
+const ownerParams = z.object({ ownerId: safeString().min(1).max(128) });
 
 export const ownerRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
@@ -80,7 +78,7 @@ export const ownerRoutes =
           summary: "List assets, newest first (keyset pages; deleted assets never listed)",
           tags: ['owners'],
           querystring: listQuery,
-          response: { 200: z.object({ items: z.array(assetView), nextCursor: z.string().nullable() }), 400: errorResponse },
+          response: { 200: z.object({ items: z.array(assetView), nextCursor: z.string().nullable() }), ...errorResponses() },
         },
       },
       async (req) => {
@@ -97,7 +95,7 @@ export const ownerRoutes =
 
     app.get(
       '/v1/owners/:ownerId/usage',
-      { schema: { summary: "An owner's live assets, stored bytes and reserved bytes", tags: ['owners'], params: ownerParams, response: { 200: usageView } } },
+      { schema: { summary: "An owner's live assets, stored bytes and reserved bytes", tags: ['owners'], params: ownerParams, response: { 200: usageView, ...errorResponses() } } },
       async (req) => owners.usage(req.params.ownerId),
     );
 
@@ -108,7 +106,7 @@ export const ownerRoutes =
           summary: 'Erase every asset of an owner (runs as a job; a second request while it runs returns the same erasure)',
           tags: ['owners'],
           params: ownerParams,
-          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }) },
+          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }), ...errorResponses() },
         },
       },
       async (req, reply) => {
@@ -126,8 +124,8 @@ export const ownerRoutes =
         schema: {
           summary: 'How an erasure stands',
           tags: ['owners'],
-          params: z.object({ erasureId: z.string().max(64) }),
-          response: { 200: erasureView, 404: errorResponse },
+          params: z.object({ erasureId: safeString().max(64) }),
+          response: { 200: erasureView, ...errorResponses(404) },
         },
       },
       async (req) => {

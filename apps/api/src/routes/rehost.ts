@@ -10,19 +10,18 @@ import type { ApiContext } from '../context.js';
 import { callerScope, requestFingerprint, scopedIdempotencyKey } from '../idempotency.js';
 import { ownerQuotaOf, withinQuota } from './owners.js';
 import { QueueDepthGate } from '../queue-depth.js';
-import { assetView, errorResponse } from './schemas.js';
+import { assetView, BODY_ERRORS, errorResponses, metadataField, rehostSourceBody, safeString } from './schemas.js';
 
 const rehostBody = z.object({
-  source: rehostSource,
-  ownerId: z.string().max(128).optional().describe('Your user id, stored with the asset'),
-  idempotencyKey: z.string().min(1).max(200).optional().describe('A repeat with the same key returns the same asset'),
-  callbackUrl: z
-    .string()
+  source: rehostSourceBody,
+  ownerId: safeString().max(128).optional().describe('Your user id, stored with the asset'),
+  idempotencyKey: safeString().min(1).max(200).optional().describe('A repeat with the same key returns the same asset'),
+  callbackUrl: safeString()
     .url()
     .max(2048)
     .optional()
     .describe('Receives a POST of the final asset, signed in X-Rehost-Signature (t=<unix>,v1=<hmac-sha256 hex>)'),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: metadataField.optional(),
 });
 
 /** What a new asset takes over from a ready one stored from the same file. */
@@ -79,11 +78,7 @@ export const rehostRoutes =
           response: {
             202: z.object({ assetId: z.string(), status: z.string() }),
             200: assetView.extend({ assetId: z.string() }),
-            400: errorResponse,
-            403: errorResponse,
-            409: errorResponse,
-            410: errorResponse,
-            429: errorResponse,
+            ...errorResponses(...BODY_ERRORS, 403, 409, 410, 422, 429),
           },
         },
       },

@@ -6,15 +6,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
 import { ownerQuotaOf, withinQuota } from './owners.js';
-import { assetIdParams, errorResponse, UUID } from './schemas.js';
+import { assetIdParams, BODY_ERRORS, errorResponses, mediaType, metadataField, safeString, UUID } from './schemas.js';
 
 export const createUploadBody = z.object({
-  contentType: z.string().min(1).max(100),
+  contentType: mediaType,
   size: z.number().int().positive(),
   /** Metadata only: never part of the object key. */
-  filename: z.string().max(255).optional(),
-  ownerId: z.string().max(128).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  filename: safeString().max(255).optional(),
+  ownerId: safeString().max(128).optional(),
+  metadata: metadataField.optional(),
 });
 
 const createUploadResponse = z.object({
@@ -89,7 +89,7 @@ export const uploadRoutes =
           summary: 'Ask for a pre-signed PUT URL for a direct upload',
           tags: ['uploads'],
           body: createUploadBody,
-          response: { 201: createUploadResponse, 400: errorResponse, 413: errorResponse, 415: errorResponse },
+          response: { 201: createUploadResponse, ...errorResponses(...BODY_ERRORS, 403) },
         },
       },
       async (req, reply) => reply.status(201).send(await createUpload(ctx, req.body, req.log)),
@@ -105,9 +105,7 @@ export const uploadRoutes =
           response: {
             202: completeUploadResponse,
             200: completeUploadResponse,
-            404: errorResponse,
-            409: errorResponse,
-            410: errorResponse,
+            ...errorResponses(404, 409, 410, 413, 415),
           },
         },
       },
