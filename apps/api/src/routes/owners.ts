@@ -95,7 +95,7 @@ export const ownerRoutes =
 
     app.get(
       '/v1/owners/:ownerId/usage',
-      { schema: { summary: "An owner's live assets, stored bytes and reserved bytes", tags: ['owners'], params: ownerParams, response: { 200: usageView, ...errorResponses() } } },
+      { schema: { summary: "An owner's live assets, stored bytes and reserved bytes", tags: ['owners'], params: ownerParams, response: { 200: usageView, ...errorResponses(404) } } },
       async (req) => owners.usage(req.params.ownerId),
     );
 
@@ -106,7 +106,7 @@ export const ownerRoutes =
           summary: 'Erase every asset of an owner (runs as a job; a second request while it runs returns the same erasure)',
           tags: ['owners'],
           params: ownerParams,
-          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }), ...errorResponses() },
+          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }), ...errorResponses(404) },
         },
       },
       async (req, reply) => {
