@@ -326,7 +326,8 @@ interface SpawnOptions {
 
 /**
  * How the apps and the baselines run: compiled JavaScript (`node --conditions=compiled
- * apps/<app>/dist/main.js`), as the Docker images and `pnpm start` run the apps — bench/run.ts
+ * apps/<app>/dist/main.js`, with the app's flags of scripts/node-flags.json), as the Docker images
+ * and `pnpm start` run the apps — bench/run.ts
  * builds them first. BENCH_RUNTIME=tsx runs the TypeScript sources through tsx instead (what the
  * images did before the compiled runtime), for a before/after comparison.
  */
@@ -336,8 +337,13 @@ export const RUNTIME: 'compiled' | 'tsx' = process.env.BENCH_RUNTIME === 'tsx' ?
 export function nodeArgsFor(rel: string, runtime = RUNTIME): string[] {
   if (runtime === 'tsx') return ['--import', 'tsx', path.join(REPO_ROOT, rel)];
   const js = rel.startsWith('bench/') ? rel.replace(/^bench\//, 'bench/dist/') : rel.replace('/src/', '/dist/');
-  return ['--conditions=compiled', path.join(REPO_ROOT, js.replace(/\.ts$/, '.js'))];
+  // An app gets the flags it runs with in production (scripts/node-flags.json); a baseline none.
+  const app = rel.match(/^apps\/([^/]+)\//)?.[1];
+  const flags = app ? (NODE_FLAGS[app] ?? []) : [];
+  return [...flags, '--conditions=compiled', path.join(REPO_ROOT, js.replace(/\.ts$/, '.js'))];
 }
+
+const NODE_FLAGS = JSON.parse(readFileSync(path.join(REPO_ROOT, 'scripts/node-flags.json'), 'utf8')) as Record<string, string[] | undefined>;
 
 /**
  * Starts a Node.js child (`nodeArgsFor`). stdout is scanned for the ready line, then for JSON

@@ -73,7 +73,8 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "const p = process.env.WORKER_METRICS_PORT; p === '0' ? process.exit(0) : fetch(`http://127.0.0.1:${p}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM lets running jobs finish (WORKER_SHUTDOWN_GRACE_MS, default 25 s): give the
 # container at least that (compose: stop_grace_period).
-CMD ["node", "--conditions=compiled", "apps/worker/dist/main.js"]
+# Node flags: scripts/node-flags.json (young generation capped: ~24 MB less RSS, docs/BENCHMARKS.md).
+CMD ["node", "--max-semi-space-size=4", "--conditions=compiled", "apps/worker/dist/main.js"]
 
 FROM runtime AS dashboard
 ENV DASHBOARD_PORT=3001

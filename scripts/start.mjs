@@ -4,7 +4,7 @@
 // images; `pnpm start` builds first). `--src` runs the TypeScript sources through tsx instead
 // (./dev.sh: no build step while editing).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const fromSource = process.argv.includes('--src');
 const apps = ['api', 'worker', 'dashboard'];
 const colors = { api: 36, worker: 35, dashboard: 33 };
+// Per-app Node.js flags, the same as the images' (docker/app.Dockerfile).
+const nodeFlags = JSON.parse(readFileSync(path.join(root, 'scripts/node-flags.json'), 'utf8'));
 const argsFor = (name) => {
   if (fromSource) return ['--import', 'tsx', path.join(root, `apps/${name}/src/main.ts`)];
   const main = path.join(root, `apps/${name}/dist/main.js`);
@@ -20,7 +22,7 @@ const argsFor = (name) => {
     console.error(`start: ${path.relative(root, main)} is missing: run \`pnpm build\` (or \`pnpm start\`, which builds)`);
     process.exit(1);
   }
-  return ['--conditions=compiled', main];
+  return [...(nodeFlags[name] ?? []), '--conditions=compiled', main];
 };
 const args = Object.fromEntries(apps.map((name) => [name, argsFor(name)]));
 const children = apps.map((name) => {
