@@ -33,4 +33,4 @@ echo
 echo "  API        http://127.0.0.1:${API_PORT:-3000}   (token: $API_TOKENS; upload page: /demo, docs: /docs)"
 echo "  Dashboard  http://127.0.0.1:${DASHBOARD_PORT:-3001}/admin/queues   ($DASHBOARD_USER / $DASHBOARD_PASSWORD)"
 echo
-node scripts/start.mjs
+node scripts/start.mjs --src

@@ -2,6 +2,7 @@
 # Installs everything, starts what the tests need, runs every suite.
 # PostgreSQL and Redis are expected on 127.0.0.1 (started here if installed but stopped);
 # the S3 server (Ceph RGW), Chromium and all npm packages are installed by this script.
+# Servers it starts are stopped when it exits.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source scripts/bootstrap.sh
@@ -12,8 +13,11 @@ pnpm install --frozen-lockfile --reporter=append-only 2>&1 | tail -n 3
 pnpm db:generate >/dev/null
 
 echo "== services"
-scripts/services.sh
-scripts/s3-server.sh start
+# Whatever this run starts (PostgreSQL, Redis, the S3 server) it stops when it ends, however it
+# ends; what was already running stays running.
+source scripts/lib-services.sh
+trap services_stop_started EXIT
+services_start
 scripts/ensure-chromium.sh
 
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/rehost_test}"
@@ -28,6 +32,9 @@ scripts/check-compose.sh
 
 echo "== lint + typecheck"
 pnpm turbo run lint typecheck --concurrency=2 --output-logs=errors-only
+
+echo "== build (compiled JavaScript: what pnpm start and the images run)"
+pnpm turbo run build --concurrency=2 --output-logs=errors-only
 
 echo "== tests"
 status=0

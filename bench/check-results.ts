@@ -25,7 +25,7 @@ export const REQUIRED = {
     'baseline_p50_ms',
   ],
   api_enqueue: ['req_per_s', 'p50_ms', 'p99_ms', 'baseline_queue_add_per_s'],
-  finalize: ['jobs_per_s', 'baseline_jobs_per_s', 'ratio'],
+  finalize: ['jobs_per_s', 'baseline_jobs_per_s', 'ratio', 'cpu_ms_per_job', 'baseline_cpu_ms_per_job'],
 } as const;
 
 export type ScenarioKey = keyof typeof REQUIRED;
@@ -61,7 +61,7 @@ export function checkResults(results: unknown): string[] {
     if (typeof s.limited_by !== 'string' || s.limited_by === '') problems.push(`${key}.limited_by is missing`);
     if (typeof s.measured_at !== 'string' || Number.isNaN(Date.parse(s.measured_at))) problems.push(`${key}.measured_at is not a date`);
     if (!isObject(s.targets) || Object.keys(s.targets).length === 0) {
-      if (key !== 'finalize') problems.push(`${key}.targets is missing`);
+      problems.push(`${key}.targets is missing`);
       continue;
     }
     for (const [name, t] of Object.entries(s.targets)) {

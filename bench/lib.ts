@@ -21,6 +21,7 @@ import { AssetsRepo, createDb, createSql } from '../packages/db/src/index.js';
 import { type AssetEvent, JobQueues, subscribeAssetEvents, type Redis } from '../packages/jobs/src/index.js';
 import type { ObjectStore } from '../packages/storage/src/index.js';
 import { createTestServices, streamNoisePng, type TestServices } from '../packages/testing/src/index.js';
+import { boundS3Client } from './store-check.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MB = 1_000_000;
@@ -223,7 +224,7 @@ export function describeCpu(cpu: CpuShare): string {
  * objects the scenarios delete between phases would only give it work no real system has.
  */
 export async function benchServices(env: Record<string, string> = {}): Promise<TestServices> {
-  return createTestServices({
+  const services = await createTestServices({
     NODE_ENV: 'production',
     LOG_LEVEL: 'info',
     S3_PART_SIZE_BYTES: String(8 * 1024 * 1024),
@@ -233,6 +234,8 @@ export async function benchServices(env: Record<string, string> = {}): Promise<T
     MAINTENANCE_INTERVAL_MS: '0',
     ...env,
   });
+  boundS3Client(services.bucket.store.client); // the bench's own S3 calls never wait forever
+  return services;
 }
 
 /**
@@ -286,15 +289,18 @@ export async function ensureS3Room(bytes: number, log: (msg: string) => void): P
   if (free === undefined || free >= want) return;
   log(`S3 store has ${round(free / MB)} MB free, ${round(want / MB)} MB wanted: collecting deleted data`);
   try {
-    execFileSync('radosgw-admin', ['-c', conf, '-n', 'client.admin', 'gc', 'process', '--include-all'], { timeout: 60_000, stdio: 'ignore' });
+    execFileSync('radosgw-admin', ['-c', conf, '-n', 'client.admin', 'gc', 'process', '--include-all'], { timeout: 25_000, stdio: 'ignore' });
   } catch {
     // fall through to waiting for RGW's own GC
   }
-  for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(2000)) {
+  for (const deadline = Date.now() + 25_000; Date.now() < deadline; await sleep(2000)) {
     free = avail();
     if (free === undefined || free >= want) return;
   }
-  throw new Error(`the S3 store stays too full (${round((free ?? 0) / MB)} MB free) for a ${round(bytes / MB)} MB transfer`);
+  throw new Error(
+    `the S3 store (${stateDir}) stays too full: ${round((free ?? 0) / MB)} MB free, ${round(want / MB)} MB wanted for a ${round(bytes / MB)} MB transfer; ` +
+      'restart it (scripts/s3-server.sh stop && scripts/s3-server.sh start) or set S3_MEMSTORE_BYTES higher',
+  );
 }
 
 // ---------------------------------------------------------------- child processes
@@ -317,19 +323,42 @@ interface SpawnOptions {
   /** Resolves once a stdout line contains this. */
   ready: string;
   profileDir?: string | undefined;
+  /** Default: RUNTIME (bench/startup.ts compares both). */
+  runtime?: 'compiled' | 'tsx' | undefined;
 }
 
 /**
- * `node --import tsx <file>` as the Docker images run the apps. stdout is scanned for the ready
- * line, then for JSON answers to `call` (the baselines' protocol); the apps' log lines are only
- * kept, a few, for error messages.
+ * How the apps and the baselines run: compiled JavaScript (`node --conditions=compiled
+ * apps/<app>/dist/main.js`, with the app's flags of scripts/node-flags.json), as the Docker images
+ * and `pnpm start` run the apps — bench/run.ts
+ * builds them first. BENCH_RUNTIME=tsx runs the TypeScript sources through tsx instead (what the
+ * images did before the compiled runtime), for a before/after comparison.
  */
-function spawnNode(file: string, opts: SpawnOptions): Promise<Child> {
+export const RUNTIME: 'compiled' | 'tsx' = process.env.BENCH_RUNTIME === 'tsx' ? 'tsx' : 'compiled';
+
+/** Node arguments that run `rel` (a .ts path under the repository, say apps/worker/src/main.ts). */
+export function nodeArgsFor(rel: string, runtime = RUNTIME): string[] {
+  if (runtime === 'tsx') return ['--import', 'tsx', path.join(REPO_ROOT, rel)];
+  const js = rel.startsWith('bench/') ? rel.replace(/^bench\//, 'bench/dist/') : rel.replace('/src/', '/dist/');
+  // An app gets the flags it runs with in production (scripts/node-flags.json); a baseline none.
+  const app = rel.match(/^apps\/([^/]+)\//)?.[1];
+  const flags = app ? (NODE_FLAGS[app] ?? []) : [];
+  return [...flags, '--conditions=compiled', path.join(REPO_ROOT, js.replace(/\.ts$/, '.js'))];
+}
+
+const NODE_FLAGS = JSON.parse(readFileSync(path.join(REPO_ROOT, 'scripts/node-flags.json'), 'utf8')) as Record<string, string[] | undefined>;
+
+/**
+ * Starts a Node.js child (`nodeArgsFor`). stdout is scanned for the ready line, then for JSON
+ * answers to `call` (the baselines' protocol); the apps' log lines are only kept, a few, for
+ * error messages.
+ */
+function spawnNode(rel: string, opts: SpawnOptions): Promise<Child> {
   const { NODE_OPTIONS: _unused, ...inherited } = process.env;
   const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.name}.\${pid}.cpuprofile`] : [];
   // BENCH_NODE_ARGS (say, "--trace-gc") goes to every child; BENCH_CHILD_OUTPUT=dir keeps their output.
   const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...prof, ...extra, '--import', 'tsx', file], {
+  const child = spawn(process.execPath, [...prof, ...extra, ...nodeArgsFor(rel, opts.runtime)], {
     cwd: REPO_ROOT,
     env: { ...inherited, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -427,39 +456,42 @@ export function resources() {
 }
 
 /** Stops every child still running (end of a scenario, or a failure). */
-export async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((c) => c.stop()));
+export async function stopAll(graceMs?: number): Promise<void> {
+  await Promise.all([...running].map((c) => c.stop(graceMs)));
 }
 
 let counter = 0;
 
 /** Our worker (`apps/worker/src/main.ts`), ready once it logs `worker started`. */
-export function startWorker(ctx: BenchContext, env: Record<string, string>): Promise<Child> {
-  return spawnNode(path.join(REPO_ROOT, 'apps/worker/src/main.ts'), {
+export function startWorker(ctx: BenchContext, env: Record<string, string>, runtime?: 'compiled' | 'tsx'): Promise<Child> {
+  return spawnNode('apps/worker/src/main.ts', {
     name: `worker-${++counter}`,
     env,
     ready: '"msg":"worker started"',
     profileDir: ctx.profileDir,
+    runtime,
   });
 }
 
 /** Our API (`apps/api/src/main.ts`), ready once Fastify logs that it listens. */
-export function startApi(ctx: BenchContext, env: Record<string, string>): Promise<Child> {
-  return spawnNode(path.join(REPO_ROOT, 'apps/api/src/main.ts'), {
+export function startApi(ctx: BenchContext, env: Record<string, string>, runtime?: 'compiled' | 'tsx'): Promise<Child> {
+  return spawnNode('apps/api/src/main.ts', {
     name: `api-${++counter}`,
     env,
     ready: '"msg":"Server listening at',
     profileDir: ctx.profileDir,
+    runtime,
   });
 }
 
 /** A bare baseline from bench/baselines/, ready once it prints `{"ready":true}`. */
-export function startBaseline(ctx: BenchContext, script: string, env: Record<string, string>): Promise<Child> {
-  return spawnNode(path.join(REPO_ROOT, 'bench/baselines', script), {
+export function startBaseline(ctx: BenchContext, script: string, env: Record<string, string>, runtime?: 'compiled' | 'tsx'): Promise<Child> {
+  return spawnNode(`bench/baselines/${script}`, {
     name: `bare-${++counter}`,
     env,
     ready: '{"ready":true}',
     profileDir: ctx.profileDir,
+    runtime,
   });
 }
 

@@ -47,13 +47,13 @@ function rows(key: string, s: ScenarioResult): Row[] {
       ];
     case 'api_enqueue':
       return [
-        ['POST /v1/rehost req/s vs awaited queue.add/s', v('req_per_s'), v('baseline_queue_add_per_s'), t.throughput],
+        ['POST /v1/rehost req/s vs awaited INSERT + queue.add/s', v('req_per_s'), v('baseline_queue_add_per_s'), t.throughput],
         [`p50 / p99 at half load (${v('half_rate_per_s')}/s), ms`, `${num(v('p50_ms'))} / ${num(v('p99_ms'))}`, '', t.p99],
       ];
     case 'finalize':
       return [
-        [`jobs/s (${v('jobs')} × ~1 MB)`, v('jobs_per_s'), v('baseline_jobs_per_s')],
-        ['worker / bare process CPU, ms per job', v('cpu_ms_per_job'), v('baseline_cpu_ms_per_job')],
+        [`jobs/s (${v('jobs')} × ~1 MB)`, v('jobs_per_s'), v('baseline_jobs_per_s'), t.throughput],
+        ['worker / bare process CPU, ms per job', v('cpu_ms_per_job'), v('baseline_cpu_ms_per_job'), t.cpu],
       ];
     default:
       return [];

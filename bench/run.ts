@@ -6,18 +6,25 @@
  * writes bench/results/smoke.json) and, for full runs, the table in docs/BENCHMARKS.md.
  * `--only` re-measures some scenarios and keeps the others' results from the output file.
  * `--profile` writes a `--cpu-prof` profile of every child process to bench/results/profiles/.
+ *
+ * It builds what it runs first (the apps and the baselines, compiled: see `nodeArgsFor` in
+ * lib.ts), checks that the S3 store answers (bench/store-check.ts) and watches it during the run.
+ * `pnpm bench` runs it through scripts/with-services.sh, which starts PostgreSQL, Redis and the
+ * local S3 server when they are not running (and stops what it started).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkResults, SCENARIO_KEYS, type ScenarioKey } from './check-results.js';
-import { type BenchContext, machineInfo, REPO_ROOT, type ScenarioResult, stopAll } from './lib.js';
+import { type BenchContext, machineInfo, REPO_ROOT, RUNTIME, type ScenarioResult, stopAll } from './lib.js';
 import { writeReport } from './report.js';
 import { apiEnqueue } from './scenarios/api-enqueue.js';
 import { e2eSmall } from './scenarios/e2e-small.js';
 import { finalize } from './scenarios/finalize.js';
 import { memory } from './scenarios/memory.js';
 import { rehostStream } from './scenarios/rehost-stream.js';
+import { checkStore, StoreUnavailableError, storeTarget } from './store-check.js';
 
 const scenarios: Record<ScenarioKey, (ctx: BenchContext) => Promise<ScenarioResult>> = {
   rehost_stream: rehostStream,
@@ -58,6 +65,37 @@ const results = {
   scenarios: { ...previous.scenarios } as Record<string, ScenarioResult>,
 };
 
+if (RUNTIME === 'compiled') {
+  log('building the apps and the baselines (compiled JavaScript, as the images run them)');
+  const quiet = { cwd: REPO_ROOT, stdio: ['ignore', process.stderr, process.stderr] as ('ignore' | NodeJS.WriteStream)[], timeout: 300_000 };
+  execFileSync('pnpm', ['turbo', 'run', 'build', '--filter=@rehost/worker...', '--filter=@rehost/api...', '--output-logs=errors-only'], {
+    ...quiet,
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+  });
+  for (const dir of ['baselines', 'deps']) {
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts/build-js.mjs'), `--src=${dir}`, `--out=dist/${dir}`], {
+      ...quiet,
+      cwd: path.join(REPO_ROOT, 'bench'),
+    });
+  }
+}
+
+// A store that is down, full or silent ends the run within a minute, naming it.
+const target = storeTarget();
+let watchdog: Awaited<ReturnType<typeof checkStore>>;
+try {
+  watchdog = await checkStore(target, (err) => {
+    log(`FAILED: ${err.message}`);
+    log('stopping: the scenarios cannot finish without the store');
+    // Children get a few seconds to exit; whatever the scenario is waiting on is abandoned.
+    void Promise.race([stopAll(5_000), new Promise((r) => setTimeout(r, 10_000))]).finally(() => process.exit(1));
+  });
+} catch (err) {
+  log(err instanceof StoreUnavailableError ? `FAILED pre-flight: ${err.message}` : `FAILED pre-flight: ${String(err)}`);
+  process.exit(1);
+}
+log(`S3 store at ${target.endpoint} answers (PUT/GET/DELETE); watching it during the run`);
+
 let failed = false;
 for (const key of only) {
   log(`${key}: start`);
@@ -72,6 +110,7 @@ for (const key of only) {
   }
 }
 results.finished_at = new Date().toISOString();
+await watchdog.stop();
 
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 log(`wrote ${path.relative(REPO_ROOT, out)}`);

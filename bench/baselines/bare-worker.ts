@@ -1,8 +1,10 @@
 /**
- * Baseline for e2e_small: a bare BullMQ worker that does what a rehost minimally must — GET the
- * file (100 KB from the Bot API double), PutObject it, one UPDATE of the asset row — with the
- * concurrency our worker uses. Jobs carry `{ assetId, url, key }`.
+ * Baseline for e2e_small: a bare BullMQ worker that does what a Telegram rehost minimally must —
+ * `getFile` on the Bot API (the double) for the file's path, GET the file (100 KB), SHA-256 of its
+ * bytes (the asset's `sha256`), `PutObject`, one `UPDATE` of the asset row — with the concurrency
+ * our worker uses. Jobs carry `{ assetId, fileId, key }`.
  */
+import { createHash } from 'node:crypto';
 import { Worker } from '../deps/bullmq.js';
 import { Redis } from '../deps/ioredis.js';
 import { pg } from '../deps/pg.js';
@@ -17,20 +19,25 @@ const db = new URL(env.DATABASE_URL!);
 const schema = db.searchParams.get('schema')!;
 db.searchParams.delete('schema');
 const pool = new pg.Pool({ connectionString: db.toString(), max: concurrency + 2, options: `-c search_path=${schema}` });
+const botApi = `${env.TELEGRAM_API_BASE_URL}/bot${env.TELEGRAM_BOT_TOKEN}`;
+const fileApi = `${env.TELEGRAM_API_BASE_URL}/file/bot${env.TELEGRAM_BOT_TOKEN}`;
 
 const worker = new Worker(
   env.BARE_QUEUE!,
   async (job) => {
-    const { assetId, url, key } = job.data as { assetId: string; url: string; key: string };
-    const res = await fetch(url);
+    const { assetId, fileId, key } = job.data as { assetId: string; fileId: string; key: string };
+    const meta = await fetch(`${botApi}/getFile?file_id=${encodeURIComponent(fileId)}`);
+    const { result } = (await meta.json()) as { result: { file_path: string } };
+    const res = await fetch(`${fileApi}/${result.file_path}`);
     if (!res.ok) throw new Error(`GET answered ${res.status}`);
     const body = Buffer.from(await res.arrayBuffer());
+    const sha256 = createHash('sha256').update(body).digest('hex');
     await client.send(new s3.PutObjectCommand({ Bucket: bucket(), Key: key, Body: body, ContentType: 'image/png' }));
-    await pool.query(`UPDATE "Asset" SET status = 'ready', key = $2, size = $3, "readyAt" = now(), "updatedAt" = now() WHERE id = $1`, [
-      assetId,
-      key,
-      body.length,
-    ]);
+    await pool.query({
+      name: 'bare-ready',
+      text: `UPDATE "Asset" SET status = 'ready', key = $2, size = $3, sha256 = $4, "readyAt" = now(), "updatedAt" = now() WHERE id = $1`,
+      values: [assetId, key, body.length, sha256],
+    });
   },
   { connection: new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null }), prefix: env.QUEUE_PREFIX!, concurrency },
 );

@@ -1,5 +1,5 @@
 /** node-postgres as packages/db has it (see README.md), typed from @types/pg. */
-import { createRequire } from 'node:module';
 import type PgTypes from '../../packages/db/node_modules/@types/pg/index.js';
+import { requireFrom } from './root.js';
 
-export const pg = createRequire(new URL('../../packages/db/package.json', import.meta.url))('pg') as typeof PgTypes;
+export const pg = requireFrom('packages/db')('pg') as typeof PgTypes;

@@ -1,7 +1,8 @@
 /**
  * api_enqueue: POST /v1/rehost on our API (a separate process, no worker running): the highest
- * rate autocannon gets from it, then p50/p99 at half that rate; beside a bare loop of awaited
- * `queue.add` from one process. Each request names a distinct Telegram file, so dedupe never
+ * rate autocannon gets from it, then p50/p99 at half that rate; beside a bare loop, in one
+ * process, of what accepting a request inherently takes: one prepared `INSERT` of the asset row
+ * (plain `pg`) and an awaited `queue.add`. Each request names a distinct Telegram file, so dedupe never
  * answers in its place: every request inserts an asset and enqueues a job.
  *
  * The half-rate latencies come from an evenly paced open-loop client, not from autocannon: its
@@ -11,6 +12,7 @@
 import http from 'node:http';
 import autocannon, { type Result } from 'autocannon';
 import { Queue } from '../deps/bullmq.js';
+import { pg } from '../deps/pg.js';
 import {
   type BenchContext,
   benchServices,
@@ -43,14 +45,29 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
     );
     const { redis, prefix } = services.redis;
 
-    // Baseline first, with nothing else running: awaited queue.add, one at a time.
+    // Baseline first, with nothing else running, one request's worth at a time: the asset row
+    // every accepted request must write (one prepared INSERT through plain `pg`), then an awaited
+    // queue.add.
     const bare = res.add(new Queue('bare-add', { connection: redis, prefix }), (q) => q.close());
+    const dbUrl = new URL(services.env.DATABASE_URL!);
+    const schema = dbUrl.searchParams.get('schema')!;
+    dbUrl.searchParams.delete('schema');
+    const pool = res.add(new pg.Pool({ connectionString: dbUrl.toString(), max: 2, options: `-c search_path=${schema}` }), (p) => p.end());
+    const insert = {
+      name: 'bare-insert-asset',
+      text:
+        `INSERT INTO "Asset" (id, status, "sourceType", "telegramFileId", "telegramFileUniqueId", "telegramBot", "dedupeKey", "updatedAt") ` +
+        `VALUES ($1, 'queued', 'telegram', $2, $3, 'default', $4, now())`,
+    };
     const addFor = async (ms: number) => {
       let n = 0;
       const phase = startPhase();
       const until = performance.now() + ms;
       while (performance.now() < until) {
-        await bare.add('rehost', { assetId: crypto.randomUUID(), source: { type: 'telegram', fileId: `bare-${n}`, bot: 'default' } });
+        const assetId = crypto.randomUUID();
+        const fileUniqueId = `bare-u-${assetId}`;
+        await pool.query({ ...insert, values: [assetId, `bare-${assetId}`, fileUniqueId, `tg:${fileUniqueId}`] });
+        await bare.add('rehost', { assetId, source: { type: 'telegram', fileId: `bare-${assetId}`, bot: 'default' } });
         n++;
       }
       const { ms: took, cpu } = phase.end();
@@ -58,7 +75,7 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
     };
     await addFor(ctx.smoke ? 200 : 1000);
     const baseline = await addFor(seconds * 1000);
-    ctx.log(`bare queue.add: ${round(baseline.perS)}/s`);
+    ctx.log(`bare INSERT + queue.add: ${round(baseline.perS)}/s`);
 
     await startApi(ctx, services.env);
     let n = 0;

@@ -1,7 +1,7 @@
 /**
  * e2e_small: many ~100 KB Telegram rehosts through the Bot API double, with 1 and 2 worker
- * processes, beside a bare BullMQ worker (GET from the double + PutObject + one UPDATE) run the
- * same way; then the latency, enqueue → completion event, at a steady half of our 1-worker rate.
+ * processes, beside a bare BullMQ worker (getFile + GET from the double, SHA-256, PutObject, one
+ * UPDATE) run the same way; then the latency, enqueue → completion event, at a steady half of our 1-worker rate.
  *
  * Throughput: the jobs are queued while the queue is paused and the workers idle, then the queue
  * is resumed; the clock runs from resume to the last completion. Ours and bare alternate phase
@@ -94,11 +94,6 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     };
     type Item = Awaited<ReturnType<typeof prepare>>[number];
 
-    // The bare worker downloads one issued file path of the double, as often as it is asked.
-    await prepare(1);
-    const issued = (await (await fetch(`${double.baseUrl}/bot${double.token}/getFile?file_id=b1-0`)).json()) as { result: { file_path: string } };
-    const bareUrl = `${double.baseUrl}/file/bot${double.token}/${issued.result.file_path}`;
-
     /** One side of the comparison: how its jobs are queued and how their completions are seen. */
     interface Side {
       enqueue: (it: Item) => Promise<unknown>;
@@ -113,7 +108,7 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
       doneAt: (id: string) => p.completions.seen.get(id)!.at,
     };
     const bare: Side = {
-      enqueue: (it: Item) => bareQueue.add('rehost', { assetId: it.assetId, url: bareUrl, key: `i/${it.assetId}.png` }, { jobId: it.assetId }),
+      enqueue: (it: Item) => bareQueue.add('rehost', { assetId: it.assetId, fileId: it.fileId, key: `i/${it.assetId}.png` }, { jobId: it.assetId }),
       queue: bareQueue,
       done: (ids: string[]) => bareEvents.waitFor(ids, 900_000),
       doneAt: (id: string) => bareEvents.seen.get(id)!,

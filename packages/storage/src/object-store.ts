@@ -45,6 +45,13 @@ export interface ObjectStoreConfig {
    * @defaultValue undefined
    */
   presignAcl?: 'private' | undefined;
+  /**
+   * Sign object and part uploads with `UNSIGNED-PAYLOAD` instead of the SHA-256 of each body, which
+   * the SDK otherwise computes (a full pass over every byte, on top of the asset's own sha256).
+   * TLS already protects the bytes in transit, and the content is verified and hashed by us.
+   * @defaultValue true for https endpoints (and the SDK's default endpoint), false for http
+   */
+  unsignedPayload?: boolean | undefined;
 }
 
 export interface HeadResult {
@@ -63,6 +70,8 @@ export interface PresignedPut {
 export interface StoreOpHook {
   (op: string, outcome: 'ok' | 'error', seconds: number): void;
 }
+
+const UNSIGNED_PAYLOAD_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
 
 export class ObjectStore {
   readonly client: S3Client;
@@ -85,6 +94,21 @@ export class ObjectStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
     });
+    if (config.unsignedPayload ?? !config.endpoint?.startsWith('http:')) {
+      // Before signing (finalizeRequest): the signer takes a preset x-amz-content-sha256 as the
+      // payload hash. Same header name as the presigner's, and only with a body, so pre-signed
+      // URLs (no body) are untouched.
+      this.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const request = args.request as { headers?: Record<string, string>; body?: unknown };
+          if (UNSIGNED_PAYLOAD_COMMANDS.has(context.commandName ?? '') && request.headers && request.body != null) {
+            request.headers['X-Amz-Content-Sha256'] = 'UNSIGNED-PAYLOAD';
+          }
+          return next(args);
+        },
+        { step: 'build', name: 'rehostUnsignedPayload' },
+      );
+    }
   }
 
   private async op<T>(name: string, fn: () => Promise<T>): Promise<T> {

@@ -26,4 +26,26 @@ describe('waitForBotSlot (real Redis)', () => {
     expect(windowsSeen.get('b')!.size).toBeLessThanOrEqual(2);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
+
+  it('takes a slot with one command (one round trip) and lets the window key expire', async () => {
+    const conn = r.redis.duplicate();
+    try {
+      await waitForBotSlot(conn, r.prefix, 'c', 10); // loads the script (EVALSHA, or EVAL after NOSCRIPT)
+      const sent: string[] = [];
+      const send = conn.sendCommand.bind(conn);
+      conn.sendCommand = ((cmd: { name: string }) => {
+        sent.push(cmd.name);
+        return send(cmd as Parameters<typeof send>[0]);
+      }) as typeof conn.sendCommand;
+      await waitForBotSlot(conn, r.prefix, 'c', 10);
+      expect(sent).toEqual(['evalsha']);
+      const keys = await r.redis.keys(`${r.prefix}:bot-rate:c:*`);
+      expect(keys.length).toBeGreaterThanOrEqual(1);
+      const ttl = await r.redis.pttl(keys[0]!);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(2000);
+    } finally {
+      conn.disconnect();
+    }
+  });
 });
