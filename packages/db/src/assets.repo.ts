@@ -276,22 +276,36 @@ export class AssetsRepo {
   }
 
   /**
-   * Takes the in-flight claim on a file (and moves the asset to processing). `held` means a
+   * Takes the in-flight claim on a file (and moves the asset to processing), and finds a live
+   * ready asset that holds the file already — one round trip on the common path. `held` means a
    * live asset is storing it right now; `gone` means this asset is no longer live and in flight.
+   *
+   * Claim first, then look: whoever released the claim before us had settled by then, so its
+   * stored copy is seen and shared rather than downloaded again. (The lookup runs in the claim's
+   * snapshot: a holder that settled while the claim waited on it is missed, and the file is
+   * stored a second time — never wrong, rarely wasteful.)
    */
-  async claimFile(id: string, fileKey: string, fileUniqueId: string): Promise<'claimed' | 'held' | 'gone'> {
+  async claimFile(id: string, fileKey: string, fileUniqueId: string): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: Asset | null }> {
     try {
-      const row = await one<{ id: string }>(
+      const row = await one<Asset & { claimedId: string | null }>(
         this.pool,
         'asset_claim_file',
-        `UPDATE "Asset" SET "dedupeKey" = $2, "telegramFileUniqueId" = $3, status = 'processing', "updatedAt" = now()
-         WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id`,
+        `WITH claimed AS (
+           UPDATE "Asset" SET "dedupeKey" = $2, "telegramFileUniqueId" = $3, status = 'processing', "updatedAt" = now()
+           WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id
+         )
+         SELECT (SELECT id FROM claimed) AS "claimedId", s.*
+         FROM (SELECT 1) AS one
+         LEFT JOIN LATERAL (
+           SELECT * FROM "Asset" WHERE "fileKey" = $2 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1
+         ) AS s ON true`,
         [id, fileKey, fileUniqueId],
       );
-      return row ? 'claimed' : 'gone';
+      const { claimedId, ...stored } = row!;
+      return { outcome: claimedId ? 'claimed' : 'gone', stored: stored.id ? (stored as Asset) : null };
     } catch (err) {
-      if (isPgUniqueViolation(err, 'Asset_dedupeKey_key')) return 'held';
-      throw err;
+      if (!isPgUniqueViolation(err, 'Asset_dedupeKey_key')) throw err;
+      return { outcome: 'held', stored: await this.findStoredFile(fileKey) };
     }
   }
 

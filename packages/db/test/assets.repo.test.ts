@@ -87,22 +87,25 @@ describe('file claims', () => {
     const a = (await repo.createRehost(telegram('f-c1'))).asset;
     const b = (await repo.createRehost(telegram('f-c1'))).asset;
     const key = dedupeKeyForTelegram('claim-1');
-    expect(await repo.claimFile(a.id, key, 'claim-1')).toBe('claimed');
-    expect(await repo.claimFile(b.id, key, 'claim-1')).toBe('held');
+    expect((await repo.claimFile(a.id, key, 'claim-1')).outcome).toBe('claimed');
+    expect((await repo.claimFile(b.id, key, 'claim-1')).outcome).toBe('held');
     await repo.markReady(a.id, image(`i/${randomUUID()}.png`), key);
     expect((await repo.findStoredFile(key))?.id).toBe(a.id);
-    expect(await repo.claimFile(b.id, key, 'claim-1')).toBe('claimed');
+    // The claim passes on, and the same statement names the stored copy to share.
+    const next = await repo.claimFile(b.id, key, 'claim-1');
+    expect(next.outcome).toBe('claimed');
+    expect(next.stored?.id).toBe(a.id);
   });
 
   it('a deleted asset releases its claim and cannot take it again (a later request is stored normally)', async () => {
     const a = (await repo.createRehost(telegram('f-c2'))).asset;
     const key = dedupeKeyForTelegram('claim-2');
-    expect(await repo.claimFile(a.id, key, 'claim-2')).toBe('claimed');
+    expect((await repo.claimFile(a.id, key, 'claim-2')).outcome).toBe('claimed');
     await repo.softDelete(a.id);
     // The deleted asset's job wakes up inside getFile and tries to claim again:
-    expect(await repo.claimFile(a.id, key, 'claim-2')).toBe('gone');
+    expect((await repo.claimFile(a.id, key, 'claim-2')).outcome).toBe('gone');
     const b = (await repo.createRehost(telegram('f-c2'))).asset;
-    expect(await repo.claimFile(b.id, key, 'claim-2')).toBe('claimed');
+    expect((await repo.claimFile(b.id, key, 'claim-2')).outcome).toBe('claimed');
   });
 
   it('a failed asset releases its claim', async () => {
@@ -111,7 +114,7 @@ describe('file claims', () => {
     await repo.claimFile(a.id, key, 'claim-3');
     expect(await repo.markFailed(a.id, 'telegram_unavailable', 'down')).toBe(true);
     const b = (await repo.createRehost(telegram('f-c3'))).asset;
-    expect(await repo.claimFile(b.id, key, 'claim-3')).toBe('claimed');
+    expect((await repo.claimFile(b.id, key, 'claim-3')).outcome).toBe('claimed');
   });
 
   it('a deleted ready asset is no stored copy', async () => {

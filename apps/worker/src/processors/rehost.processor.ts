@@ -53,13 +53,12 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   const fileUniqueId = run.data.waiting?.fileUniqueId ?? file!.fileUniqueId;
   const fileKey = dedupeKeyForTelegram(fileUniqueId);
 
-  // Claim first, then look for a stored copy: whoever released the claim before us was ready
-  // (or failed, or deleted) by then, so a stored copy is visible now and is shared, not downloaded again.
+  // One statement: the in-flight claim, and a stored copy of the file to share if there is one.
   const claim = await ctx.assets.claimFile(assetId, fileKey, fileUniqueId);
-  if (claim === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
-  const shared = await shareStored(ctx, asset, fileKey, run.log);
+  if (claim.outcome === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
+  const shared = claim.stored ? await shareStored(ctx, asset, claim.stored, fileKey, run.log) : null;
   if (shared) return shared;
-  if (claim === 'held') return waitForHolder(run, ctx, fileUniqueId);
+  if (claim.outcome === 'held') return waitForHolder(run, ctx, fileUniqueId);
 
   file ??= await resolve();
   await rate();
@@ -83,11 +82,10 @@ function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: 
 }
 
 /** Ready on the object of a live asset that holds the same file, if there is one. */
-async function shareStored(ctx: WorkerContext, asset: Asset, fileKey: string, log: Logger): Promise<AssetEvent | null> {
+async function shareStored(ctx: WorkerContext, asset: Asset, holder: Asset, fileKey: string, log: Logger): Promise<AssetEvent | null> {
   const assetId = asset.id;
-  const holder = await ctx.assets.findStoredFile(fileKey);
-  const key = holder?.key;
-  if (!holder || !key) return null;
+  const key = holder.key;
+  if (!key) return null;
   const object = {
     key,
     contentType: holder.contentType!,
