@@ -45,9 +45,13 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
   };
 }
 
-/** The configured bots as workers use them (absolute file_paths of local Bot API servers read as configured). */
+/**
+ * The configured bots as workers use them. Every 429 reaches the job (no retry_after is waited out
+ * inside a call, holding a slot): the runner delays that bot's jobs instead (worker.ts).
+ */
 export function botsFromConfig(config: WorkerConfig, opts: BotClientOptions = {}): BotRegistry {
   return BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL, {
+    maxRetryAfterSeconds: 0,
     localFiles: {
       dir: config.TELEGRAM_LOCAL_FILES_DIR,
       baseUrl: config.TELEGRAM_LOCAL_FILES_BASE_URL,

@@ -107,11 +107,6 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           }
           const appErr = err instanceof AppError ? err : undefined;
           const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          if (appErr?.code === 'rate_limited' && appErr.retryAfterSeconds && !lastAttempt) {
-            // Telegram said "slow down": pause this queue for retry_after, then try the job again.
-            await worker.rateLimit(appErr.retryAfterSeconds * 1000);
-            throw PooledWorker.RateLimitError();
-          }
           if (appErr?.permanent || lastAttempt) {
             const code = appErr?.code ?? 'internal';
             const message = appErr?.message ?? 'processing failed after retries';
@@ -137,8 +132,8 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
         lockDuration: config.WORKER_LOCK_DURATION_MS,
         stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
         maxStalledCount: 3,
-        // Global bound; each bot is held to its own rate by waitForBotSlot (pipeline/bot-rate-gate.ts).
-        ...(key === 'rehost' ? { limiter: { max: config.TELEGRAM_RATE_PER_SECOND * Math.max(1, ctx.bots.names().length), duration: 1000 } } : {}),
+        // No queue limiter: it would hold url sources to the Telegram rate. Each bot is held to its
+        // rate around its Bot API calls only (pipeline/bot-rate-gate.ts, bot-pause.ts).
       },
       pool,
     );
