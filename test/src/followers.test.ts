@@ -67,9 +67,15 @@ describe('dedupe followers', () => {
     expect(bot.stats.getFile - getFiles).toBe(FOLLOWERS); // each follower's own getFile, none per re-check
 
     body.end(bytes.subarray(64));
+    const released = Date.now();
     const held = await waitTerminal(stack, holder, 30_000);
     expect(held.status).toBe('ready');
     const assets = await Promise.all(followers.map((id) => waitTerminal(stack, id, 30_000)));
+    const latency = (Date.now() - released) / 1000;
+    console.info(`followers: ${FOLLOWERS} ready ${latency.toFixed(2)} s after the holder's download ended`);
+    // Woken by the holder, not by their timers: at 5 s between re-checks, 40 timers would almost
+    // surely leave one follower waiting past 4 s (measured 4.96 s without the wake, ~1 s with it).
+    expect(latency).toBeLessThan(4);
     expect(assets.map((a) => a.status)).toEqual(Array(FOLLOWERS).fill('ready'));
     expect(new Set(assets.map((a) => a.url))).toEqual(new Set([held.url]));
     expect(bot.stats.downloadsByFileId.get(ids.fileId)).toBe(1);

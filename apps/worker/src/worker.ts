@@ -11,6 +11,7 @@ import {
 } from '@rehost/jobs';
 import type { WorkerContext } from './context.js';
 import { startNonAssetWorker } from './non-asset-worker.js';
+import { wakeFollowersOfFailed } from './pipeline/follower-wake.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
 import { type AssetJobKey, type Processors, WaitAndRecheck } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
@@ -25,6 +26,8 @@ export interface WorkerHooks {
 /** What happens to an asset whose job fails for good, per job kind (beyond marking it failed). */
 const onPermanentFailure: Partial<Record<JobKey, (assetId: string, ctx: WorkerContext) => Promise<void>>> = {
   finalizeUpload: discardStagedUpload,
+  // Its claim on the file is released: a waiting follower takes over now, not at its next re-check.
+  rehost: wakeFollowersOfFailed,
 };
 
 /**

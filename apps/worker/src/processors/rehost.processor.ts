@@ -7,6 +7,7 @@ import { publicUrlFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
 import { botPausedFor, pauseBot } from '../pipeline/bot-pause.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
+import { registerFollower, wakeFollowers } from '../pipeline/follower-wake.js';
 import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
 import { storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type JobRun, type Processor, WaitAndRecheck } from './types.js';
@@ -82,7 +83,7 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   if (claim === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
   const shared = await shareStored(ctx, asset, fileKey, run.log);
   if (shared) return shared;
-  if (claim === 'held') return waitForHolder(run, ctx, fileUniqueId);
+  if (claim === 'held') return waitForHolder(run, ctx, fileUniqueId, fileKey);
 
   file ??= await resolve();
   // Known before a byte moves (a local Bot API server hands out files far past 20 MB).
@@ -101,17 +102,20 @@ const TEMPORARILY_UNAVAILABLE_RUNS = 3;
 const jitterMs = () => Math.floor(Math.random() * 250);
 
 /**
- * Another live asset is storing this file right now: check again after a growing delay (0.25 s,
- * doubling to 5 s), without using up an attempt or calling getFile again, until it is stored,
+ * Another live asset is storing this file right now: check again when it settles (it wakes its
+ * followers, pipeline/follower-wake.ts) or after a growing delay (0.25 s, doubling to 5 s), without
+ * using up an attempt or calling getFile again, until it is stored,
  * or gone (then this asset takes the claim), or FOLLOWER_MAX_WAIT_SECONDS have passed (then
  * the wait is retried like any failure).
  */
-function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: string): never {
+async function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: string, fileKey: string): Promise<never> {
   const since = run.data.waiting?.since ?? Date.now();
   const count = (run.data.waiting?.count ?? 0) + 1;
   if (Date.now() - since > ctx.config.FOLLOWER_MAX_WAIT_SECONDS * 1000) {
     throw new AppError('conflict', 'the same file has been being stored by another asset for too long');
   }
+  // The holder wakes this job as soon as it settles; the timer is the fallback.
+  await registerFollower(ctx, fileKey, run.id);
   throw new WaitAndRecheck(Math.min(250 * 2 ** (count - 1), 5000), { waiting: { fileUniqueId, since, count } });
 }
 
@@ -169,6 +173,7 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   }
   // Deleted or failed meanwhile, or another run finished first: this run's object is nobody's.
   if (!stored) return settleLostReady(ctx, assetId, key, run.log);
+  if (fileKey) await wakeFollowers(ctx, fileKey, run.log);
   run.reportStored(size);
   run.log.info({ size, contentType }, 'rehost stored');
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
