@@ -52,6 +52,7 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
 export function botsFromConfig(config: WorkerConfig, opts: BotClientOptions = {}): BotRegistry {
   return BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL, {
     maxRetryAfterSeconds: 0,
+    timeoutMs: config.TELEGRAM_REQUEST_TIMEOUT_MS,
     localFiles: {
       dir: config.TELEGRAM_LOCAL_FILES_DIR,
       baseUrl: config.TELEGRAM_LOCAL_FILES_BASE_URL,

@@ -142,6 +142,12 @@ export const telegramEnv = z.object({
   TELEGRAM_API_BASE_URL: url(['http:', 'https:'])
     .transform((v) => v.replace(/\/+$/, ''))
     .default('https://api.telegram.org'),
+  /**
+   * How long a Bot API call may take (and a download's wait for its headers). A local Bot API
+   * server answers getFile only once it has fetched the file from Telegram: raise this for big
+   * files there (minutes for 2000 MB). @defaultValue 10000
+   */
+  TELEGRAM_REQUEST_TIMEOUT_MS: int(100).default(10_000),
   /** Bot API calls per second per bot, shared by all workers (Redis window); `url` sources are not held to it. @defaultValue 25 */
   TELEGRAM_RATE_PER_SECOND: int(1).default(25),
   /**
