@@ -60,7 +60,21 @@ const rehost = async (source: Record<string, unknown>): Promise<string> => {
 
 const jobOf = (assetId: string) => stack.apiCtx.queues.queues.rehost.getJob(`rehost-${assetId}`);
 
+/** B's and url's 50 jobs each with nothing throttled: their normal time on this machine, now. */
+let normalSeconds = 0;
+
 describe('per-bot isolation', () => {
+  it('baseline: bot B and url sources, 50 jobs each, nothing throttled', async () => {
+    const started = Date.now();
+    const ids = await Promise.all([
+      ...Array.from({ length: 50 }, () => rehost({ type: 'telegram', bot: 'b', ...addFile(botB, 'base-b') })),
+      ...Array.from({ length: 50 }, (_, i) => rehost({ type: 'url', url: `${originUrl}/base-${i}.png` })),
+    ]);
+    const done = await Promise.all(ids.map((id) => waitTerminal(stack, id, 60_000)));
+    expect(done.map((a) => a.status)).toEqual(Array(100).fill('ready'));
+    normalSeconds = (Date.now() - started) / 1000;
+  });
+
   it('bot A answering 429 retry_after=3 again and again holds up neither bot B nor url sources; A ends all ready, no attempt spent', async () => {
     const THROTTLES = 8;
     botA.failNext('getFile', THROTTLES, { status: 429, retryAfter: 3 });
@@ -87,7 +101,12 @@ describe('per-bot isolation', () => {
     const attempts = await Promise.all(aIds.map(async (id) => (await jobOf(id))?.attemptsMade));
     expect(attempts).toEqual(Array(50).fill(1));
     expect(othersSeconds).toBeLessThan(aSeconds);
-    console.info(`bot isolation: B + url (100 jobs) ready after ${othersSeconds.toFixed(1)} s; throttled A (50 jobs) after ${aSeconds.toFixed(1)} s`);
+    // Within their normal time: A's 50 jobs share the slots (each delayed at once while A is paused),
+    // so some slack, but nowhere near A's pauses (8 × 3 s).
+    expect(othersSeconds).toBeLessThan(2 * normalSeconds + 3);
+    console.info(
+      `bot isolation: B + url (100 jobs) ready after ${othersSeconds.toFixed(1)} s (alone: ${normalSeconds.toFixed(1)} s); throttled A (50 jobs) after ${aSeconds.toFixed(1)} s`,
+    );
   });
 
   it('"wrong file_id or the file is temporarily unavailable" is retried: once → ready', async () => {
