@@ -36,6 +36,8 @@ export interface TelegramSubmitOptions {
   /** Defaults to a fresh key per submission. */
   idempotencyKey?: string;
   ownerId?: string;
+  /** A configured bot's name (TELEGRAM_BOTS); the default bot otherwise. */
+  bot?: string;
   deadline: number;
 }
 
@@ -46,6 +48,7 @@ export function submitTelegram(client: RehostClient, file: SourceFile, opts: Tel
     return client.rehostTelegramFile(file.fileId, {
       idempotencyKey,
       ...(opts.ownerId ? { ownerId: opts.ownerId } : {}),
+      ...(opts.bot ? { bot: opts.bot } : {}),
       ...(opts.withUniqueId ? { fileUniqueId: file.fileUniqueId } : {}),
     });
   });

@@ -2,7 +2,7 @@ import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/
 import { createRedis, redisClientName, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
-import { BotRegistry } from '@rehost/telegram';
+import { type BotClientOptions, BotRegistry } from '@rehost/telegram';
 import type { WorkerConfig } from './config.js';
 
 /** What processors use; built once per worker process. */
@@ -26,7 +26,7 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
   const sql = createSql(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('worker') });
   const store = storeFromEnv(config);
-  const bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL);
+  const bots = botsFromConfig(config);
   return {
     config,
     log: logger,
@@ -43,4 +43,21 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
       store.destroy();
     },
   };
+}
+
+/**
+ * The configured bots as workers use them. Every 429 reaches the job (no retry_after is waited out
+ * inside a call, holding a slot): the runner delays that bot's jobs instead (worker.ts).
+ */
+export function botsFromConfig(config: WorkerConfig, opts: BotClientOptions = {}): BotRegistry {
+  return BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL, {
+    maxRetryAfterSeconds: 0,
+    timeoutMs: config.TELEGRAM_REQUEST_TIMEOUT_MS,
+    localFiles: {
+      dir: config.TELEGRAM_LOCAL_FILES_DIR,
+      baseUrl: config.TELEGRAM_LOCAL_FILES_BASE_URL,
+      serverDir: config.TELEGRAM_LOCAL_SERVER_DIR,
+    },
+    ...opts,
+  });
 }

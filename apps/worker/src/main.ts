@@ -1,8 +1,7 @@
 import { loadConfig } from '@rehost/config';
 import { JobQueues, scheduleMaintenance } from '@rehost/jobs';
-import { BotRegistry } from '@rehost/telegram';
 import { workerConfigSchema } from './config.js';
-import { createWorkerContext } from './context.js';
+import { botsFromConfig, createWorkerContext } from './context.js';
 import { type OpsServer, startOpsServer } from './http.js';
 import { createWorkerMetrics } from './metrics.js';
 import { processors } from './processors/index.js';
@@ -16,9 +15,7 @@ const queues = new JobQueues(ctx.redis, config.QUEUE_PREFIX);
 const metrics = createWorkerMetrics({ queues: Object.values(queues.queues) });
 ctx.store.onOp = metrics.storeOp;
 // The context's registry has no hooks: rebuild it with the error counter (same bots, same tokens).
-ctx.bots = BotRegistry.fromConfig(config.TELEGRAM_BOT_TOKEN, config.TELEGRAM_BOTS, config.TELEGRAM_API_BASE_URL, {
-  onApiError: metrics.telegramError,
-});
+ctx.bots = botsFromConfig(config, { onApiError: metrics.telegramError });
 
 const running = startWorkers(ctx, processors, {
   onJobDone: (queue, outcome, seconds, storedBytes) => {

@@ -1,4 +1,4 @@
-/** Counting semaphore: bounds jobs in flight across all of a process's queues. */
+/** Counting semaphore: the pool of a process's job slots across all its queues (pooled-worker.ts). */
 export class Semaphore {
   private readonly waiting: (() => void)[] = [];
   private free: number;

@@ -1,4 +1,4 @@
-import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import {
   type AssetEvent,
   AppError,
@@ -11,9 +11,11 @@ import {
 } from '@rehost/jobs';
 import type { WorkerContext } from './context.js';
 import { startNonAssetWorker } from './non-asset-worker.js';
+import { wakeFollowersOfFailed } from './pipeline/follower-wake.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
 import { type AssetJobKey, type Processors, WaitAndRecheck } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
+import { PooledWorker } from './pooled-worker.js';
 import { Semaphore } from './semaphore.js';
 
 export interface WorkerHooks {
@@ -24,16 +26,26 @@ export interface WorkerHooks {
 /** What happens to an asset whose job fails for good, per job kind (beyond marking it failed). */
 const onPermanentFailure: Partial<Record<JobKey, (assetId: string, ctx: WorkerContext) => Promise<void>>> = {
   finalizeUpload: discardStagedUpload,
+  // Its claim on the file is released: a waiting follower takes over now, not at its next re-check.
+  rehost: wakeFollowersOfFailed,
 };
 
 /**
+ * How many of a process's slots webhook deliveries may hold at once: a quarter (at least one), so
+ * slow receivers never take every slot from rehosts and finalizes (with WORKER_CONCURRENCY=1 the
+ * one slot is shared).
+ */
+export const webhookSlots = (concurrency: number) => Math.max(1, Math.floor(concurrency / 4));
+
+/**
  * Runs one BullMQ Worker per catalog entry. Payloads are parsed again when dequeued
- * (a bad payload is an UnrecoverableError: never retried). WORKER_CONCURRENCY bounds
- * jobs in flight across all queues of this process.
+ * (a bad payload is an UnrecoverableError: never retried). WORKER_CONCURRENCY bounds the jobs
+ * this process holds active across all its queues: every Worker takes a slot of one pool
+ * before it takes a job (pooled-worker.ts), so none sits locked as active without running.
  */
 export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: WorkerHooks = {}) {
   const { config, log } = ctx;
-  const slots = new Semaphore(config.WORKER_CONCURRENCY);
+  const pool = new Semaphore(config.WORKER_CONCURRENCY);
   const workers: Worker[] = [];
   /** The jobs running now, to abort at the end of the shutdown grace. */
   const running = new Set<AbortController>();
@@ -45,19 +57,22 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
   for (const key of Object.keys(catalog) as JobKey[]) {
     if (key === 'maintenance' || key === 'erasure') {
       // Concern no single asset: no asset to fail, no completion event (see non-asset-worker.ts).
-      workers.push(key === 'maintenance' ? startNonAssetWorker(ctx, key, processors.maintenance) : startNonAssetWorker(ctx, key, processors.erasure));
+      workers.push(
+        key === 'maintenance'
+          ? startNonAssetWorker(ctx, key, processors.maintenance, pool)
+          : startNonAssetWorker(ctx, key, processors.erasure, pool),
+      );
       continue;
     }
     const def = catalog[key];
     const processor = processors[key] as Processors[AssetJobKey];
-    const worker: Worker = new Worker(
+    const worker: Worker = new PooledWorker(
       def.queue,
       async (job: Job, token?: string) => {
         const parsed = def.payload.safeParse(job.data);
         if (!parsed.success) throw new UnrecoverableError(`invalid ${def.name} payload`);
         const data = parsed.data as { assetId: string };
         const jobLog = log.child({ queue: def.queue, jobId: job.id, assetId: data.assetId });
-        const release = await slots.acquire();
         const started = performance.now();
         const abort = new AbortController();
         running.add(abort);
@@ -95,11 +110,6 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           }
           const appErr = err instanceof AppError ? err : undefined;
           const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          if (appErr?.code === 'rate_limited' && appErr.retryAfterSeconds && !lastAttempt) {
-            // Telegram said "slow down": pause this queue for retry_after, then try the job again.
-            await worker.rateLimit(appErr.retryAfterSeconds * 1000);
-            throw Worker.RateLimitError();
-          }
           if (appErr?.permanent || lastAttempt) {
             const code = appErr?.code ?? 'internal';
             const message = appErr?.message ?? 'processing failed after retries';
@@ -115,19 +125,20 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
         } finally {
           running.delete(abort);
           if (running.size === 0) onIdle?.();
-          release();
         }
       },
       {
         connection: ctx.redis,
         prefix: config.QUEUE_PREFIX,
-        concurrency: config.WORKER_CONCURRENCY,
+        // The pool bounds the sum; this is the queue's share of it.
+        concurrency: key === 'webhook' ? webhookSlots(config.WORKER_CONCURRENCY) : config.WORKER_CONCURRENCY,
         lockDuration: config.WORKER_LOCK_DURATION_MS,
         stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
         maxStalledCount: 3,
-        // Global bound; each bot is held to its own rate by waitForBotSlot (pipeline/bot-rate-gate.ts).
-        ...(key === 'rehost' ? { limiter: { max: config.TELEGRAM_RATE_PER_SECOND * Math.max(1, ctx.bots.names().length), duration: 1000 } } : {}),
+        // No queue limiter: it would hold url sources to the Telegram rate. Each bot is held to its
+        // rate around its Bot API calls only (pipeline/bot-rate-gate.ts, bot-pause.ts).
       },
+      pool,
     );
     worker.on('error', (err) => log.error({ err, queue: def.queue }, 'worker error'));
     workers.push(worker);

@@ -67,6 +67,11 @@ describe('parseEnv', () => {
   it('parses named bots whose tokens contain colons', () => {
     const c = parseEnv(telegramEnv, { TELEGRAM_BOTS: 'main=1:abc,alt=2:def' });
     expect(c.TELEGRAM_BOTS).toEqual({ main: '1:abc', alt: '2:def' });
+    const local = parseEnv(telegramEnv, { TELEGRAM_BOTS: 'big=3:ghi@http://bot-api:8081/', TELEGRAM_LOCAL_FILES_DIR: '/srv/tg' });
+    expect(local.TELEGRAM_BOTS).toEqual({ big: '3:ghi@http://bot-api:8081' });
+    expect(local.TELEGRAM_LOCAL_FILES_DIR).toBe('/srv/tg');
+    expect(() => parseEnv(telegramEnv, { TELEGRAM_BOTS: 'big=3:ghi@not a url' })).toThrow('TELEGRAM_BOTS');
+    expect(() => parseEnv(telegramEnv, { TELEGRAM_LOCAL_FILES_DIR: 'relative/dir' })).toThrow('TELEGRAM_LOCAL_FILES_DIR');
   });
 
   it('reports a required variable as required', () => {

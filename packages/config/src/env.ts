@@ -23,6 +23,14 @@ const url = (protocols: string[]) =>
     { message: `expected a ${protocols.join(' or ')} URL` },
   );
 
+function isHttpUrl(v: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}
+
 const csv = z
   .string()
   .transform((v) =>
@@ -103,7 +111,10 @@ export const limitsEnv = z.object({
   OWNER_MAX_BYTES: int(0).optional(),
 });
 
-/** `name=token` pairs; tokens contain ':' so '=' separates. */
+/**
+ * `name=token` pairs; tokens contain ':' so '=' separates. A value may end in `@origin` (a bot
+ * served by another Bot API server, e.g. a local one): `big=123:AA…@http://telegram-bot-api:8081`.
+ */
 const botList = z.string().transform((v, ctx) => {
   const bots: Record<string, string> = {};
   for (const pair of v.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -113,7 +124,13 @@ const botList = z.string().transform((v, ctx) => {
       ctx.addIssue({ code: 'custom', message: 'expected name=token pairs separated by commas' });
       return z.NEVER;
     }
-    bots[pair.slice(0, i)] = pair.slice(i + 1);
+    const value = pair.slice(i + 1);
+    const at = value.indexOf('@');
+    if (at >= 0 && (at === 0 || !isHttpUrl(value.slice(at + 1)))) {
+      ctx.addIssue({ code: 'custom', message: `bot "${pair.slice(0, i)}": expected token@http(s)://origin` });
+      return z.NEVER;
+    }
+    bots[pair.slice(0, i)] = at >= 0 ? `${value.slice(0, at)}@${value.slice(at + 1).replace(/\/+$/, '')}` : value;
   }
   return bots;
 });
@@ -125,8 +142,28 @@ export const telegramEnv = z.object({
   TELEGRAM_API_BASE_URL: url(['http:', 'https:'])
     .transform((v) => v.replace(/\/+$/, ''))
     .default('https://api.telegram.org'),
-  /** Bot API calls per second per bot, shared by all workers (Redis window); the rehost queue's BullMQ limiter allows this × the number of bots. @defaultValue 25 */
+  /**
+   * How long a Bot API call may take (and a download's wait for its headers). A local Bot API
+   * server answers getFile only once it has fetched the file from Telegram: raise this for big
+   * files there (minutes for 2000 MB). @defaultValue 10000
+   */
+  TELEGRAM_REQUEST_TIMEOUT_MS: int(100).default(10_000),
+  /** Bot API calls per second per bot, shared by all workers (Redis window); `url` sources are not held to it. @defaultValue 25 */
   TELEGRAM_RATE_PER_SECOND: int(1).default(25),
+  /**
+   * A local Bot API server's working directory as this process sees it (a mounted volume): its
+   * getFile answers absolute paths, read from here. Paths escaping it (`..`, symlinks) are refused.
+   */
+  TELEGRAM_LOCAL_FILES_DIR: z.string().refine((v) => v.startsWith('/'), { message: 'expected an absolute path' }).optional(),
+  /** Or a static file server whose root is that working directory. */
+  TELEGRAM_LOCAL_FILES_BASE_URL: url(['http:', 'https:'])
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
+  /**
+   * The working directory as the local server names it in its answers (its `--dir`); paths are
+   * taken relative to it. @defaultValue TELEGRAM_LOCAL_FILES_DIR, else /var/lib/telegram-bot-api
+   */
+  TELEGRAM_LOCAL_SERVER_DIR: z.string().refine((v) => v.startsWith('/'), { message: 'expected an absolute path' }).optional(),
 });
 
 export const apiEnv = z.object({

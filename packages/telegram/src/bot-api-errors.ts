@@ -13,11 +13,20 @@ export interface ApiFailure {
 
 export const telegramErrors = {
   fileTooBig: () =>
-    new AppError('telegram_file_too_big', 'the file is larger than the Telegram Bot API lets bots download (20 MB)', {
-      permanent: true,
-    }),
+    new AppError(
+      'telegram_file_too_big',
+      'the file is larger than the Telegram Bot API lets bots download (20 MB on the cloud Bot API; a local Bot API server serves larger files)',
+      { permanent: true },
+    ),
   invalidFile: (description: string) =>
     new AppError('telegram_invalid_file', `Telegram does not accept this file_id (${description})`, { permanent: true }),
+  /**
+   * "wrong file_id or the file is temporarily unavailable": Telegram says this both for ids that
+   * will never work and for files its servers cannot reach right now, so the job retries it a few
+   * times (rehost.processor.ts) before it counts as permanent.
+   */
+  temporarilyUnavailable: (description: string) =>
+    new AppError('telegram_invalid_file', `Telegram does not accept this file_id (${description})`),
   tokenRejected: (bot: string, what: string) =>
     new AppError('bot_not_configured', `Telegram rejected the token of bot "${bot}" (${what}); check its configuration`, {
       permanent: true,
@@ -36,6 +45,7 @@ export function classifyFailure(what: string, bot: string, f: ApiFailure): AppEr
   if (f.status === 429) return telegramErrors.rateLimited(what, f.retryAfterSeconds ?? 1);
   if (f.status === 400) {
     if (/file is too big/i.test(f.description ?? '')) return telegramErrors.fileTooBig();
+    if (/temporarily unavailable/i.test(f.description ?? '')) return telegramErrors.temporarilyUnavailable(f.description!);
     return telegramErrors.invalidFile(f.description ?? 'Bad Request');
   }
   // 401 is a wrong token; 404 on a method is a malformed one (the method URL does not exist).

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -285,5 +288,99 @@ describe('TelegramBotApi', () => {
     const api = client();
     expect(JSON.stringify(api)).not.toContain(double.token);
     expect(inspect(api, { depth: 10, showHidden: true })).not.toContain(double.token);
+  });
+
+  it('leaves "wrong file_id or the file is temporarily unavailable" to the job: transient, not retried inside the call', async () => {
+    double.failNext('getFile', 1, { status: 400, description: 'Bad Request: wrong file_id or the file is temporarily unavailable' });
+    const err = await rejection(client().getFile('photo-1'));
+    expect(err).toMatchObject({ code: 'telegram_invalid_file', permanent: false });
+    expect(double.stats.getFile).toBe(1);
+  });
+});
+
+describe('TelegramBotApi against a local Bot API server', () => {
+  let local: BotApiDouble;
+  const localClient = (localFiles: BotApiOptions['localFiles']) =>
+    new TelegramBotApi({ baseUrl: local.baseUrl, token: local.token, name: 'big', retryBaseDelayMs: 1, localFiles });
+
+  beforeEach(async () => {
+    local = await startBotApiDouble({ local: true });
+    local.addFile({ fileId: 'photo-1', fileUniqueId: 'uniq-1', bytes: photo });
+  });
+  afterEach(() => local.close());
+
+  it('reads the absolute file_path from the mounted directory, with no HTTP download', async () => {
+    const { file, stream } = await localClient({ dir: local.localDir }).openFile('photo-1');
+    expect(file.filePath).toBe(path.join(local.localDir!, local.token, 'photos', 'file_1.jpg'));
+    expect((await collect(stream)).equals(photo)).toBe(true);
+    expect(local.requests).toEqual(['POST /bot<token>/getFile']);
+  });
+
+  it('maps the server\'s own directory (its --dir) onto the mounted one', async () => {
+    const rel = path.join(local.token, 'documents', 'file_9.png');
+    await mkdir(path.dirname(path.join(local.localDir!, rel)), { recursive: true });
+    await writeFile(path.join(local.localDir!, rel), photo);
+    local.addFile({ fileId: 'moved', fileUniqueId: 'uniq-moved', bytes: photo, filePath: `/var/lib/telegram-bot-api/${rel}` });
+    const { stream } = await localClient({ dir: local.localDir, serverDir: '/var/lib/telegram-bot-api' }).openFile('moved');
+    expect((await collect(stream)).equals(photo)).toBe(true);
+  });
+
+  it('reads it through a static file server in front of the directory', async () => {
+    const { stream } = await localClient({ baseUrl: local.localFilesBaseUrl, serverDir: local.localDir }).openFile('photo-1');
+    expect((await collect(stream)).equals(photo)).toBe(true);
+    expect(local.requests).toEqual(['POST /bot<token>/getFile', 'GET /local-files/<token>/photos/file_1.jpg']);
+  });
+
+  it('refuses a path that escapes the directory with ..', async () => {
+    local.addFile({ fileId: 'dots', fileUniqueId: 'uniq-dots', bytes: photo, filePath: `${local.localDir}/${local.token}/../../etc/passwd` });
+    const err = await rejection(localClient({ dir: local.localDir }).openFile('dots'));
+    expect(err).toMatchObject({ code: 'telegram_unavailable', permanent: true });
+    expect((err as Error).message).toContain('outside its working directory');
+    expectNoToken(err, local.token);
+  });
+
+  it('refuses a symlink inside the directory that points out of it', async () => {
+    const outside = await mkdtemp(path.join(tmpdir(), 'rehost-outside-'));
+    try {
+      await writeFile(path.join(outside, 'secret.png'), photo);
+      await mkdir(path.join(local.localDir!, local.token, 'photos'), { recursive: true });
+      const link = path.join(local.localDir!, local.token, 'photos', 'link.png');
+      await symlink(path.join(outside, 'secret.png'), link);
+      local.addFile({ fileId: 'link', fileUniqueId: 'uniq-link', bytes: photo, filePath: link });
+      const err = await rejection(localClient({ dir: local.localDir }).openFile('link'));
+      expect(err).toMatchObject({ code: 'telegram_unavailable', permanent: true });
+      expect((err as Error).message).toContain('outside its working directory');
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('calls getFile again once when the file has vanished (server restarted or cleaned)', async () => {
+    local.failNext('download', 1, { status: 404 });
+    const { stream } = await localClient({ dir: local.localDir }).openFile('photo-1');
+    expect((await collect(stream)).equals(photo)).toBe(true);
+    expect(local.stats.getFile).toBe(2);
+  });
+
+  it('fails for good, clearly, when the file is missing after a fresh getFile too', async () => {
+    local.failNext('download', 2, { status: 404 });
+    const err = await rejection(localClient({ dir: local.localDir }).openFile('photo-1'));
+    expect(err).toMatchObject({ code: 'telegram_unavailable', permanent: true });
+    expect((err as Error).message).toContain('even after a fresh getFile');
+    expect(local.stats.getFile).toBe(2);
+    expectNoToken(err, local.token);
+  });
+
+  it('through the static server, a vanished file (404) is refreshed once too', async () => {
+    await localClient({ baseUrl: local.localFilesBaseUrl, serverDir: local.localDir }).getFile('photo-1');
+    await local.expireFilePaths();
+    const { stream } = await localClient({ baseUrl: local.localFilesBaseUrl, serverDir: local.localDir }).openFile('photo-1');
+    expect((await collect(stream)).equals(photo)).toBe(true);
+  });
+
+  it('names the missing setting when neither a directory nor a base URL is configured', async () => {
+    const err = await rejection(localClient(undefined).openFile('photo-1'));
+    expect(err).toMatchObject({ code: 'bot_not_configured', permanent: true });
+    expect((err as Error).message).toContain('TELEGRAM_LOCAL_FILES_DIR');
   });
 });

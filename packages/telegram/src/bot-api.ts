@@ -12,6 +12,15 @@ import { AppError } from '@rehost/jobs';
 import got, { type Got } from 'got';
 import { z } from 'zod';
 import { classifyFailure, networkCode, networkFailure, telegramErrors } from './bot-api-errors.js';
+import {
+  DEFAULT_LOCAL_SERVER_DIR,
+  type LocalFilesOptions,
+  localFileErrors,
+  localFileUrl,
+  openLocalFile,
+  relativeLocalPath,
+  VANISHED,
+} from './local-files.js';
 import { redactKnownToken } from './redact.js';
 
 export interface TelegramFile {
@@ -51,6 +60,11 @@ export interface BotApiOptions {
   idleTimeoutMs?: number;
   /** Called for every failed attempt: `method` is `getFile` or `download`, `code` the HTTP status or 0 for network errors. */
   onApiError?: (method: string, code: number) => void;
+  /**
+   * Where absolute `file_path`s of a local Bot API server are read from (see local-files.ts).
+   * Relative paths (the cloud Bot API) are downloaded from `baseUrl` as always.
+   */
+  localFiles?: LocalFilesOptions;
 }
 
 const envelopeSchema = z.object({
@@ -118,6 +132,7 @@ export class TelegramBotApi {
   readonly #connectTimeoutMs: number;
   readonly #idleTimeoutMs: number;
   readonly #onApiError: ((method: string, code: number) => void) | undefined;
+  readonly #localFiles: LocalFilesOptions;
   /** Errors that already went through their own retries (getFile inside openFile): not retried again. */
   readonly #final = new WeakSet<AppError>();
 
@@ -136,6 +151,7 @@ export class TelegramBotApi {
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
     this.#onApiError = opts.onApiError;
+    this.#localFiles = opts.localFiles ?? {};
     // Retries are ours (bounded, abortable, aware of retry_after); statuses are read, not thrown.
     this.#http = got.extend({
       retry: { limit: 0 },
@@ -174,10 +190,13 @@ export class TelegramBotApi {
           });
           stale = false;
         }
-        const result = await this.#downloadOnce(file, signal);
+        const local = file.filePath !== undefined && file.filePath.startsWith('/');
+        const result = local ? await this.#openLocal(file, signal) : await this.#downloadOnce(this.#cloudFileUrl(file), signal);
         if (result !== EXPIRED) return result;
         if (refreshed) {
-          const err = telegramErrors.unavailable('Telegram file server answered 404 for a freshly issued file path');
+          const err = local
+            ? localFileErrors.vanishedTwice()
+            : telegramErrors.unavailable('Telegram file server answered 404 for a freshly issued file path');
           this.#final.add(err);
           throw err;
         }
@@ -220,12 +239,36 @@ export class TelegramBotApi {
     });
   }
 
+  #cloudFileUrl(file: TelegramFile): string | undefined {
+    return file.filePath === undefined ? undefined : `${this.baseUrl}/file/bot${this.#token}/${file.filePath}`;
+  }
+
+  /**
+   * A local Bot API server's absolute path: read from the mounted directory, or fetched from the
+   * static server in front of it. EXPIRED when the file is gone (server restarted or cleaned up).
+   */
+  async #openLocal(file: TelegramFile, signal: AbortSignal | undefined): Promise<Readable | typeof EXPIRED> {
+    const { dir, baseUrl, serverDir = dir ?? DEFAULT_LOCAL_SERVER_DIR } = this.#localFiles;
+    if (dir === undefined && baseUrl === undefined) throw localFileErrors.notConfigured(this.name);
+    const rel = relativeLocalPath(file.filePath!, serverDir);
+    if (rel === undefined) throw localFileErrors.escapes();
+    if (dir !== undefined) {
+      signal?.throwIfAborted();
+      const opened = await openLocalFile(dir, rel, file.fileSize);
+      if (opened === VANISHED) {
+        this.#report('download', 404);
+        return EXPIRED;
+      }
+      return opened;
+    }
+    return this.#downloadOnce(localFileUrl(baseUrl!, rel), signal);
+  }
+
   /** Resolves with the body once a 200 arrives, or EXPIRED on 404; rejects with an AppError. */
-  #downloadOnce(file: TelegramFile, signal: AbortSignal | undefined): Promise<Readable | typeof EXPIRED> {
-    if (file.filePath === undefined) {
+  #downloadOnce(url: string | undefined, signal: AbortSignal | undefined): Promise<Readable | typeof EXPIRED> {
+    if (url === undefined) {
       return Promise.reject(telegramErrors.unavailable('Telegram Bot API getFile gave no file_path'));
     }
-    const url = `${this.baseUrl}/file/bot${this.#token}/${file.filePath}`;
     return new Promise((resolve, reject) => {
       const req = this.#http.stream(url, {
         decompress: false,
@@ -311,6 +354,8 @@ export class TelegramBotApi {
       } catch (err) {
         signal?.throwIfAborted();
         if (!(err instanceof AppError) || err.permanent || this.#final.has(err)) throw err;
+        // "wrong file_id or the file is temporarily unavailable": retried by the job, across attempts.
+        if (err.code === 'telegram_invalid_file') throw err;
         if (err.code === 'rate_limited' && (err.retryAfterSeconds ?? 0) > this.#maxRetryAfterSeconds) throw err;
         if (retry >= this.#retries) {
           const exhausted = new AppError(err.code, `${err.message} (${retry + 1} attempt${retry === 0 ? '' : 's'})`, {

@@ -12,6 +12,13 @@ describe('BotRegistry', () => {
     expect(bots.get('default').baseUrl).toBe('https://api.telegram.org');
   });
 
+  it('points a named bot at its own Bot API server with token@origin (a local server)', () => {
+    const bots = BotRegistry.fromConfig(DEFAULT_TOKEN, { big: `${SUPPORT_TOKEN}@http://127.0.0.1:8081` }, 'https://api.telegram.org');
+    expect(bots.get('big').baseUrl).toBe('http://127.0.0.1:8081');
+    expect(bots.get('default').baseUrl).toBe('https://api.telegram.org');
+    expect(JSON.stringify(bots.get('big'))).not.toContain(SUPPORT_TOKEN);
+  });
+
   it('has no default bot without a default token', () => {
     const bots = BotRegistry.fromConfig(undefined, { support: SUPPORT_TOKEN }, 'https://api.telegram.org');
     expect(bots.names()).toEqual(['support']);

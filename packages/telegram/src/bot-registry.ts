@@ -19,8 +19,9 @@ export class BotRegistry {
 
   /**
    * @param defaultToken `TELEGRAM_BOT_TOKEN`; registered as `default` when set.
-   * @param named further bots, name → token; empty tokens are skipped.
-   * @param base `TELEGRAM_API_BASE_URL`.
+   * @param named further bots, name → token, or `token@origin` for a bot served by another Bot
+   *   API server (a local one: `123:AA…@http://telegram-bot-api:8081`); empty tokens are skipped.
+   * @param base `TELEGRAM_API_BASE_URL`, for the default bot and named bots without `@origin`.
    */
   static fromConfig(
     defaultToken: string | undefined,
@@ -28,15 +29,15 @@ export class BotRegistry {
     base: string,
     opts: BotClientOptions = {},
   ): BotRegistry {
-    const tokens = new Map<string, string>();
-    if (defaultToken) tokens.set(DEFAULT_BOT, defaultToken);
-    for (const [name, token] of Object.entries(named)) {
-      if (!token) continue;
-      if (tokens.has(name)) throw new Error(`Telegram bot "${name}" is configured twice`);
-      tokens.set(name, token);
+    const entries = new Map<string, { token: string; baseUrl: string }>();
+    if (defaultToken) entries.set(DEFAULT_BOT, { token: defaultToken, baseUrl: base });
+    for (const [name, value] of Object.entries(named)) {
+      if (!value) continue;
+      if (entries.has(name)) throw new Error(`Telegram bot "${name}" is configured twice`);
+      entries.set(name, splitBotEntry(value, base));
     }
     const bots = new Map<string, TelegramBotApi>();
-    for (const [name, token] of tokens) bots.set(name, new TelegramBotApi({ ...opts, baseUrl: base, token, name }));
+    for (const [name, { token, baseUrl }] of entries) bots.set(name, new TelegramBotApi({ ...opts, baseUrl, token, name }));
     return new BotRegistry(bots);
   }
 
@@ -54,4 +55,10 @@ export class BotRegistry {
   toJSON(): { bots: string[] } {
     return { bots: this.names() };
   }
+}
+
+/** `token` or `token@origin` (tokens never contain `@`). */
+export function splitBotEntry(value: string, base: string): { token: string; baseUrl: string } {
+  const at = value.indexOf('@');
+  return at < 0 ? { token: value, baseUrl: base } : { token: value.slice(0, at), baseUrl: value.slice(at + 1) };
 }

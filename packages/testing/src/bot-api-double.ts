@@ -4,9 +4,14 @@
  * for tests and a streaming body path for benchmarks (bodies are never copied or held whole).
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 export interface DoubleFile {
   fileId: string;
@@ -16,13 +21,17 @@ export interface DoubleFile {
   size?: number;
   /** Makes the body for `size` bytes; without it a fixed pattern is streamed. Must yield exactly `size` bytes. */
   body?: () => Readable;
+  /** Local mode: getFile answers exactly this absolute path and writes nothing (tests of paths that escape). */
+  filePath?: string;
 }
 
 export type DoubleFault =
   | { status: 429; retryAfter: number }
   | { status: 500 | 502 | 503 }
   | { cutAfterBytes: number }
-  | { status: 404 };
+  | { status: 404 }
+  /** getFile only: a 400 with this description (e.g. 'Bad Request: wrong file_id or the file is temporarily unavailable'). */
+  | { status: 400; description: string };
 
 export interface BotApiDoubleOptions {
   /** Accepted bot tokens. @defaultValue one generated token shaped like a real one */
@@ -36,6 +45,15 @@ export interface BotApiDoubleOptions {
    * while a worker is inside getFile (a test hook, not a timing guess).
    */
   beforeGetFile?: (fileId: string) => Promise<void>;
+  /**
+   * Answer like a local Bot API server (`telegram-bot-api --local`): getFile writes the file into
+   * a temporary working directory (`<dir>/<token>/photos/file_N.jpg`, removed by close()) and
+   * answers its absolute path; the double also serves that directory statically at
+   * `localFilesBaseUrl` (the static server one may put in front of it). The default download cap
+   * becomes 2000 MB, the local server's. In local mode a `failNext('download', n, { status: 404 })`
+   * makes the next n getFile answers name a file that is not there (vanished: restart or clean-up).
+   */
+  local?: boolean;
 }
 
 export interface BotApiDouble {
@@ -46,9 +64,13 @@ export interface BotApiDouble {
   addFile(f: DoubleFile): void;
   /** The next `n` requests to `method` fail as `how` says, before anything else is looked at. */
   failNext(method: 'getFile' | 'download', n: number, how: DoubleFault): void;
-  /** Every file path issued so far now answers 404; the next getFile issues a new one. */
-  expireFilePaths(): void;
-  stats: { getFile: number; downloads: number; downloadsByFileId: Map<string, number>; bytesServed: number };
+  /** Every file path issued so far now answers 404 (local mode: its file is deleted); the next getFile issues a new one. */
+  expireFilePaths(): Promise<void>;
+  /** Local mode: the working directory (as the server names it, and as tests read it: one host). */
+  localDir?: string;
+  /** Local mode: the static file server whose root is `localDir`. */
+  localFilesBaseUrl?: string;
+  stats: { getFile: number; downloads: number; downloadsByFileId: Map<string, number>; bytesServed: number; localWrites: number };
   /** Every request line seen: method and path (with query), bot tokens replaced by `<token>` (`<invalid-token>` for unknown ones). */
   requests: string[];
   /** Messages bots sent with `sendMessage`, in order (for example bots' tests). */
@@ -155,18 +177,19 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
   const tokens = opts.tokens && opts.tokens.length > 0 ? [...opts.tokens] : [generateToken()];
   const tokenSet = new Set(tokens);
   const ttlMs = opts.filePathTtlMs ?? 60 * 60 * 1000;
-  const maxDownloadBytes = opts.maxDownloadBytes ?? 20 * MB;
+  const maxDownloadBytes = opts.maxDownloadBytes ?? (opts.local ? 2000 * MB : 20 * MB);
+  const localDir = opts.local ? await mkdtemp(path.join(tmpdir(), 'rehost-bot-api-local-')) : undefined;
 
   const files = new Map<string, StoredFile>();
   const paths = new Map<string, IssuedPath>();
   const faults: Record<'getFile' | 'download', DoubleFault[]> = { getFile: [], download: [] };
-  const stats: BotApiDouble['stats'] = { getFile: 0, downloads: 0, downloadsByFileId: new Map(), bytesServed: 0 };
+  const stats: BotApiDouble['stats'] = { getFile: 0, downloads: 0, downloadsByFileId: new Map(), bytesServed: 0, localWrites: 0 };
   const requests: string[] = [];
   const messages: SentMessage[] = [];
   let pathCounter = 0;
 
   const redactPath = (rawPath: string): string =>
-    rawPath.replace(/^(\/(?:file\/)?bot)([^/]*)/, (_m, prefix: string, token: string) =>
+    rawPath.replace(/^(\/(?:file\/)?bot|\/local-files\/)([^/]*)/, (_m, prefix: string, token: string) =>
       `${prefix}${tokenSet.has(decodeURIComponent(token)) ? '<token>' : '<invalid-token>'}`,
     );
 
@@ -204,11 +227,34 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
       sendError(res, 429, `Too Many Requests: retry after ${fault.retryAfter}`, { retry_after: fault.retryAfter });
     } else if (fault.status === 404) {
       sendError(res, 404, 'Not Found');
+    } else if (fault.status === 400) {
+      sendError(res, 400, fault.description);
     } else if (fault.status === 500) {
       sendError(res, 500, 'Internal Server Error');
     } else {
       sendGatewayError(res, fault.status);
     }
+  }
+
+  /**
+   * Local mode: the file written under the working directory, as the local server does before it
+   * answers; `vanish` answers a path whose file is not there.
+   */
+  async function issueLocalPath(file: StoredFile, token: string, vanish: boolean): Promise<string> {
+    if (file.filePath) return file.filePath;
+    const current = file.path;
+    if (current && !current.expired && !vanish) return current.filePath;
+    if (current) current.expired = true;
+    pathCounter += 1;
+    const filePath = path.join(localDir!, token, 'photos', `file_${pathCounter}.jpg`);
+    if (!vanish) {
+      await mkdir(path.dirname(filePath), { recursive: true });
+      await pipeline(fileBody(file), createWriteStream(filePath));
+      stats.localWrites += 1;
+    }
+    const issued: IssuedPath = { filePath, fileId: file.fileId, expiresAt: Number.POSITIVE_INFINITY, expired: vanish };
+    file.path = issued;
+    return filePath;
   }
 
   function issuePath(file: StoredFile): IssuedPath {
@@ -232,7 +278,7 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     return file.body ? file.body() : patternBody(file.length);
   }
 
-  async function handleMethod(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> {
+  async function handleMethod(req: IncomingMessage, res: ServerResponse, url: URL, method: string, token: string): Promise<void> {
     if (method === 'getMe') {
       return sendJson(res, 200, {
         ok: true,
@@ -259,10 +305,17 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     if (!file) return sendError(res, 400, 'Bad Request: invalid file_id');
     await opts.beforeGetFile?.(fileId);
     if (file.length > maxDownloadBytes) return sendError(res, 400, 'Bad Request: file is too big');
-    const issued = issuePath(file);
+    let filePath: string;
+    if (localDir) {
+      const vanish = faults.download[0] !== undefined && 'status' in faults.download[0] && faults.download[0].status === 404;
+      if (vanish) faults.download.shift();
+      filePath = await issueLocalPath(file, token, vanish);
+    } else {
+      filePath = issuePath(file).filePath;
+    }
     return sendJson(res, 200, {
       ok: true,
-      result: { file_id: file.fileId, file_unique_id: file.fileUniqueId, file_size: file.length, file_path: issued.filePath },
+      result: { file_id: file.fileId, file_unique_id: file.fileUniqueId, file_size: file.length, file_path: filePath },
     });
   }
 
@@ -325,17 +378,50 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     body.pipe(res);
   }
 
+  /** The static server in front of the local working directory (no Bot API semantics, like nginx). */
+  async function handleLocalFile(res: ServerResponse, rel: string): Promise<void> {
+    const full = path.resolve(localDir!, rel);
+    stats.downloads += 1;
+    const fault = faults.download.shift();
+    let size: number;
+    try {
+      if (!full.startsWith(localDir! + path.sep)) throw new Error('outside');
+      const st = await stat(full);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('Not Found');
+      return;
+    }
+    if (fault) {
+      applyFault(res, fault, () => ({ length: size, stream: () => createReadStream(full) }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+    const body = createReadStream(full);
+    body.on('data', (chunk) => {
+      stats.bytesServed += chunk.length;
+    });
+    body.on('error', () => res.destroy());
+    res.on('close', () => body.destroy());
+    body.pipe(res);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rawPath = req.url ?? '/';
     requests.push(`${req.method ?? 'GET'} ${redactPath(rawPath)}`);
     const url = new URL(rawPath, 'http://double.invalid');
+    if (localDir && url.pathname.startsWith('/local-files/')) {
+      return handleLocalFile(res, url.pathname.slice('/local-files/'.length).split('/').map(decodeURIComponent).join('/'));
+    }
     const download = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     const call = download ? undefined : /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
     const token = decodeURIComponent((download ?? call)?.[1] ?? '');
     if (!download && !call) return sendError(res, 404, 'Not Found');
     if (!tokenSet.has(token)) return sendError(res, 401, 'Unauthorized');
     if (download) return handleDownload(res, decodeURIComponent(download[2]!));
-    return handleMethod(req, res, url, call![2]!);
+    return handleMethod(req, res, url, call![2]!, token);
   }
 
   const server = http.createServer((req, res) => {
@@ -357,6 +443,7 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
+    ...(localDir ? { localDir, localFilesBaseUrl: `http://127.0.0.1:${port}/local-files` } : {}),
     token: tokens[0]!,
     tokens,
     stats,
@@ -370,14 +457,22 @@ export async function startBotApiDouble(opts: BotApiDoubleOptions = {}): Promise
     failNext(method, n, how) {
       for (let i = 0; i < n; i++) faults[method].push(how);
     },
-    expireFilePaths() {
+    async expireFilePaths() {
       for (const issued of paths.values()) issued.expired = true;
+      if (!localDir) return;
+      // A restarted or cleaned-up local server: the files are gone, getFile writes them anew.
+      for (const file of files.values()) {
+        if (!file.path || file.filePath) continue;
+        file.path.expired = true;
+        await rm(file.path.filePath, { force: true });
+      }
     },
-    close() {
-      return new Promise<void>((resolve, reject) => {
+    async close() {
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       });
+      if (localDir) await rm(localDir, { recursive: true, force: true });
     },
   };
 }

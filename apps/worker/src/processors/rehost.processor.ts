@@ -5,7 +5,9 @@ import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
 import { publicUrlFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
+import { botPausedFor, pauseBot } from '../pipeline/bot-pause.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
+import { registerFollower, wakeFollowers } from '../pipeline/follower-wake.js';
 import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
 import { storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type JobRun, type Processor, WaitAndRecheck } from './types.js';
@@ -36,11 +38,33 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   }
 
   const bot = ctx.bots.get(source.bot);
-  const rate = (): Promise<void> =>
-    waitForBotSlot(ctx.redis, ctx.config.QUEUE_PREFIX, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
+  const prefix = ctx.config.QUEUE_PREFIX;
+  /**
+   * Every Bot API call of this job: none while the bot is paused, each within the bot's rate.
+   * A 429 pauses this bot (every process's jobs of it) for retry_after and delays this job, no
+   * attempt used up; other bots and url sources never wait for it.
+   */
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const paused = await botPausedFor(ctx.redis, prefix, source.bot);
+    if (paused > 0) throw new WaitAndRecheck(paused + jitterMs(), {});
+    await waitForBotSlot(ctx.redis, prefix, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'rate_limited') throw err;
+      const ms = await pauseBot(ctx.redis, prefix, source.bot, (err.retryAfterSeconds ?? 1) * 1000);
+      run.log.info({ bot: source.bot, retryAfterSeconds: err.retryAfterSeconds }, 'bot rate-limited by Telegram; its jobs wait');
+      throw new WaitAndRecheck(ms + jitterMs(), {});
+    }
+  };
   const resolve = async () => {
-    await rate();
-    const file = await bot.getFile(source.fileId, run.signal);
+    const file = await call(() => bot.getFile(source.fileId, run.signal)).catch((err: unknown) => {
+      // "temporarily unavailable" is retried by the job a few times, then it is what it says.
+      if (err instanceof AppError && err.code === 'telegram_invalid_file' && !err.permanent && run.attemptsMade + 1 >= TEMPORARILY_UNAVAILABLE_RUNS) {
+        throw new AppError(err.code, err.message, { permanent: true });
+      }
+      throw err;
+    });
     // The caller's fileUniqueId is a claim; getFile's answer is the fact. A mismatch stores nothing
     // and claims nothing, so nobody asking for the honest id is ever answered with these bytes.
     if (source.fileUniqueId && source.fileUniqueId !== file.fileUniqueId) {
@@ -58,26 +82,39 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   if (claim.outcome === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
   const shared = claim.stored ? await shareStored(ctx, asset, claim.stored, fileKey, run.log) : null;
   if (shared) return shared;
-  if (claim.outcome === 'held') return waitForHolder(run, ctx, fileUniqueId);
+  if (claim.outcome === 'held') return waitForHolder(run, ctx, fileUniqueId, fileKey);
 
   file ??= await resolve();
-  await rate();
-  const { stream } = await bot.openFile(source.fileId, run.signal, file);
+  // Known before a byte moves (a local Bot API server hands out files far past 20 MB).
+  if (file.fileSize !== undefined && file.fileSize > ctx.config.MAX_UPLOAD_BYTES) {
+    throw errors.tooLarge(file.fileSize, ctx.config.MAX_UPLOAD_BYTES);
+  }
+  const known = file;
+  const { stream } = await call(() => bot.openFile(source.fileId, run.signal, known));
   return storeAndSettle(run, ctx, asset, stream, fileKey);
 };
 
+/** Runs of a job that Telegram answers "wrong file_id or the file is temporarily unavailable" before it fails for good. */
+const TEMPORARILY_UNAVAILABLE_RUNS = 3;
+
+/** Spreads a bot's delayed jobs a little, so they do not all call again at the same instant. */
+const jitterMs = () => Math.floor(Math.random() * 250);
+
 /**
- * Another live asset is storing this file right now: check again after a growing delay (0.25 s,
- * doubling to 5 s), without using up an attempt or calling getFile again, until it is stored,
+ * Another live asset is storing this file right now: check again when it settles (it wakes its
+ * followers, pipeline/follower-wake.ts) or after a growing delay (0.25 s, doubling to 5 s), without
+ * using up an attempt or calling getFile again, until it is stored,
  * or gone (then this asset takes the claim), or FOLLOWER_MAX_WAIT_SECONDS have passed (then
  * the wait is retried like any failure).
  */
-function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: string): never {
+async function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniqueId: string, fileKey: string): Promise<never> {
   const since = run.data.waiting?.since ?? Date.now();
   const count = (run.data.waiting?.count ?? 0) + 1;
   if (Date.now() - since > ctx.config.FOLLOWER_MAX_WAIT_SECONDS * 1000) {
     throw new AppError('conflict', 'the same file has been being stored by another asset for too long');
   }
+  // The holder wakes this job as soon as it settles; the timer is the fallback.
+  await registerFollower(ctx, fileKey, run.id);
   throw new WaitAndRecheck(Math.min(250 * 2 ** (count - 1), 5000), { waiting: { fileUniqueId, since, count } });
 }
 
@@ -134,6 +171,7 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   }
   // Deleted or failed meanwhile, or another run finished first: this run's object is nobody's.
   if (!stored) return settleLostReady(ctx, assetId, key, run.log);
+  if (fileKey) await wakeFollowers(ctx, fileKey, run.log);
   run.reportStored(size);
   run.log.info({ size, contentType }, 'rehost stored');
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };

@@ -22,15 +22,16 @@ export interface JobRun<K extends JobKey> {
 export type Processor<K extends JobKey> = (run: JobRun<K>, ctx: WorkerContext) => Promise<ResultOf<Catalog[K]>>;
 
 /**
- * Thrown by a processor that has to wait for another asset's run (the same file being stored):
- * the runner saves `data` into the job and delays it by `delayMs` without using up an attempt.
+ * Thrown by a processor that has to wait — for another asset's run (the same file being stored),
+ * or for its bot's 429 pause to end: the runner saves `data` into the job and delays it by
+ * `delayMs` without using up an attempt.
  */
 export class WaitAndRecheck extends Error {
   constructor(
     readonly delayMs: number,
     readonly data: Record<string, unknown>,
   ) {
-    super(`waiting ${delayMs} ms for another run`);
+    super(`waiting ${delayMs} ms before a re-check`);
     this.name = 'WaitAndRecheck';
   }
 }

@@ -1,0 +1,54 @@
+import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
+import type { Semaphore } from './semaphore.js';
+
+/**
+ * A BullMQ Worker that takes a slot of its process's pool *before* it moves a job to active, and
+ * gives the slot back once that job has left active (completed, failed, delayed). Every queue's
+ * Worker of a process draws from the one pool, so the process never holds more jobs locked as
+ * active than it runs: a job waits in `wait`, where any idle process can take it, instead of
+ * sitting active behind a local semaphore. Each Worker's own `concurrency` caps that queue's share
+ * (webhook deliveries get a smaller one, so they never take every slot from rehosts).
+ *
+ * BullMQ fetches the next job inside the completion of the last one (`moveToCompleted(…, fetchNext)`),
+ * past `moveToActive`: that shortcut is turned off here so that every activation goes through the pool.
+ */
+export class PooledWorker extends Worker {
+  readonly #pool: Semaphore;
+  /** Pool slots of the jobs this Worker holds active, by the job's lock token. */
+  readonly #held = new Map<string, () => void>();
+
+  constructor(name: string, processor: Processor, opts: WorkerOptions, pool: Semaphore) {
+    // Not started by the base constructor: the pool must be set before the first fetch.
+    super(name, processor, { ...opts, autorun: false });
+    this.#pool = pool;
+    if (opts.autorun !== false) this.run().catch((err: unknown) => this.emit('error', err as Error));
+  }
+
+  protected override async moveToActive(token: string, name?: string): Promise<Job> {
+    const release = await this.#pool.acquire();
+    // Closing while this fetch waited for a slot: take no new job.
+    if (this.closing) {
+      release();
+      return undefined as unknown as Job;
+    }
+    try {
+      const job = await super.moveToActive(token, name);
+      if (job) this.#held.set(token, release);
+      else release();
+      return job;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  override async processJob(job: Job, token: string): Promise<void | Job> {
+    try {
+      // No next job fetched inside the completion (see above): the main loop fetches it through moveToActive.
+      return await super.processJob(job, token, () => false);
+    } finally {
+      this.#held.get(token)?.();
+      this.#held.delete(token);
+    }
+  }
+}
