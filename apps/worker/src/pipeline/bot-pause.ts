@@ -5,7 +5,8 @@ import type { Redis } from '@rehost/jobs';
  * `<prefix>:bot-paused:<bot>` exists until it may call again (its TTL is the wait, so clocks of
  * different hosts do not matter; same hash tag as the queues). Only that bot's jobs look at it; other bots and `url` sources never wait for it.
  */
-const key = (prefix: string, bot: string) => `${prefix}:bot-paused:${bot}`;
+export const botPauseKey = (prefix: string, bot: string) => `${prefix}:bot-paused:${bot}`;
+const key = botPauseKey;
 
 /** Keeps the later of the current pause and `untilMs` (a shorter retry_after never shortens a pause). */
 const PAUSE_LUA = `

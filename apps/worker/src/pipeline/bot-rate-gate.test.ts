@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestRedis, type TestRedis } from '@rehost/testing';
+import { pauseBot } from './bot-pause.js';
 import { waitForBotSlot } from './bot-rate-gate.js';
 
 let r: TestRedis;
@@ -47,5 +48,14 @@ describe('waitForBotSlot (real Redis)', () => {
     } finally {
       conn.disconnect();
     }
+  });
+
+  it('answers how long a paused bot still waits, in the same round trip, and takes no slot for it', async () => {
+    await pauseBot(r.redis, r.prefix, 'p', 5000);
+    const left = await waitForBotSlot(r.redis, r.prefix, 'p', 10);
+    expect(left).toBeGreaterThan(4000);
+    expect(left).toBeLessThanOrEqual(5000);
+    expect(await r.redis.keys(`${r.prefix}:bot-rate:p:*`)).toEqual([]);
+    expect(await waitForBotSlot(r.redis, r.prefix, 'other', 10)).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
 import { publicUrlFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
-import { botPausedFor, pauseBot } from '../pipeline/bot-pause.js';
+import { pauseBot } from '../pipeline/bot-pause.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
 import { registerFollower, wakeFollowers } from '../pipeline/follower-wake.js';
 import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
@@ -45,9 +45,9 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
    * attempt used up; other bots and url sources never wait for it.
    */
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const paused = await botPausedFor(ctx.redis, prefix, source.bot);
+    // One round trip: the bot's pause (a 429 elsewhere) and a slot of its rate.
+    const paused = await waitForBotSlot(ctx.redis, prefix, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
     if (paused > 0) throw new WaitAndRecheck(paused + jitterMs(), {});
-    await waitForBotSlot(ctx.redis, prefix, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
     try {
       return await fn();
     } catch (err) {
