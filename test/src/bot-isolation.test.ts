@@ -114,6 +114,9 @@ describe('per-bot isolation', () => {
     botB.failNext('getFile', 1, { status: 400, description: 'Bad Request: wrong file_id or the file is temporarily unavailable' });
     const id = await rehost({ type: 'telegram', bot: 'b', ...ids });
     expect((await waitTerminal(stack, id, 30_000)).status).toBe('ready');
+    // The ready event goes out just before BullMQ records the job's completion: wait for that (bounded).
+    const deadline = Date.now() + 10_000;
+    while (!(await jobOf(id))?.finishedOn && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect((await jobOf(id))?.attemptsMade).toBe(2); // the failed run and the one that stored it
   });
 

@@ -282,8 +282,9 @@ export class AssetsRepo {
    *
    * Claim first, then look: whoever released the claim before us had settled by then, so its
    * stored copy is seen and shared rather than downloaded again. (The lookup runs in the claim's
-   * snapshot: a holder that settled while the claim waited on it is missed, and the file is
-   * stored a second time — never wrong, rarely wasteful.)
+   * snapshot: a holder that settled while the claim waited on it is missed — a job that waited
+   * for a holder looks again with `findStoredFile`; otherwise the file is stored a second time,
+   * never wrong, rarely wasteful.)
    */
   async claimFile(id: string, fileKey: string, fileUniqueId: string): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: Asset | null }> {
     try {
