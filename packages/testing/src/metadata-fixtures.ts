@@ -16,13 +16,16 @@ export interface BaseImageOptions {
   height?: number;
   /** Embed a Display P3 ICC profile (the colour profile must survive stripping). @defaultValue true except GIF */
   icc?: boolean;
+  /** Standard deviation of the pixel noise (lower compresses more, like a photo). @defaultValue 40 */
+  noise?: number;
 }
 
 /** Noisy pixels (so nothing compresses to a trivial file), encoded by sharp. */
 export async function makeBaseImage(format: FixtureFormat, opts: BaseImageOptions = {}): Promise<Buffer> {
   const { width = 96, height = 64 } = opts;
   const icc = opts.icc ?? format !== 'gif';
-  let img = sharp({ create: { width, height, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+  const sigma = opts.noise ?? 40;
+  let img = sharp({ create: { width, height, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma } } });
   if (icc) img = img.withIccProfile('p3');
   switch (format) {
     case 'jpg':

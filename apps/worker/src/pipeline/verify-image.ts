@@ -179,7 +179,8 @@ class VerifyingStream extends Transform {
     this.walker!.push(chunk);
     if (this.walker!.problem !== undefined) return errors.notAnImage(this.walker!.problem);
     if (!this.strip) {
-      if (this.editor!.problem === undefined) this.editor!.push(chunk, this.observeOnly);
+      const editor = this.editor!;
+      if (!editor.settled && editor.problem === undefined) editor.push(chunk, this.observeOnly);
       this.push(chunk);
       return undefined;
     }

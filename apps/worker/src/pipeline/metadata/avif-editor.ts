@@ -27,6 +27,7 @@ export class AvifEditor extends StreamEditor {
 
   constructor() {
     super();
+    this.settled = true; // AVIF turns images with its irot/imir properties (kept), not EXIF
     this.take(8, this.box);
   }
 

@@ -11,6 +11,7 @@ const KEPT_APPLICATIONS = new Set(['NETSCAPE2.0', 'ANIMEXTS1.0', 'ICCRGBG1012'])
 export class GifEditor extends StreamEditor {
   constructor() {
     super();
+    this.settled = true; // GIF has no orientation
     this.take(13, (b) => {
       this.emit(Buffer.from(b));
       this.pass(colourTableBytes(b[10]!));

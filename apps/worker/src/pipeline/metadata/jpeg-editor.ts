@@ -70,7 +70,10 @@ export class JpegEditor extends StreamEditor {
     } else {
       this.emit(segmentHeader(m, length));
       this.pass(body);
-      if (m === 0xda) this.scanning = true; // SOS: entropy-coded data follows its header
+      if (m === 0xda) {
+        this.scanning = true; // SOS: entropy-coded data follows its header
+        this.settled = true;
+      }
       else this.take(1, this.seek);
     }
   }

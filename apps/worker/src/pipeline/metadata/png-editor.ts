@@ -50,6 +50,7 @@ export class PngEditor extends StreamEditor {
     } else {
       this.emit(Buffer.from(b));
       this.pass(length + 4);
+      if (type === 'IDAT') this.settled = true; // eXIf must come before the image data
       if (type === 'IEND') this.ended = true;
       else this.take(8, this.chunk);
     }

@@ -17,6 +17,11 @@ export abstract class StreamEditor {
   readonly removed = new Set<MetadataKind>();
   /** EXIF orientation (1–8) as the file states it; 1 when absent. */
   orientation = 1;
+  /**
+   * The orientation can no longer change (it is stated before the image data in JPEG and PNG):
+   * a reader that wants only the orientation (METADATA_POLICY=keep) may stop feeding the editor.
+   */
+  settled = false;
   /** Set when the structure cannot be edited safely; the stream is refused. */
   problem: string | undefined;
   /** Input bytes consumed so far (file offset of the next byte). */
