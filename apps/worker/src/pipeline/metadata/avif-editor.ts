@@ -185,6 +185,8 @@ function writeUInt(b: Buffer, at: number, size: number, value: number): void {
 /** Rewrites the payload of `meta` (a FullBox: 4 bytes of version/flags, then child boxes). */
 class MetaEdit {
   private readonly removed = new Set<number>();
+  /** Ranges of the `idat` payload that belonged to removed items. */
+  private readonly idatZero: Range[] = [];
 
   constructor(private readonly data: Buffer) {}
 
@@ -202,6 +204,14 @@ class MetaEdit {
     const ilocSize = ilocBox ? this.iloc(ilocBox, editor, true).length : 0;
     editor.moveBy(sizeWithoutIloc + ilocSize - this.data.length);
     const parts = boxes.map((b, i) => (b.type === 'iloc' ? this.iloc(b, editor, false) : rebuilt[i]!));
+    // Items stored inside `meta` itself (construction method 1, in `idat`): their bytes are zeroed there.
+    const idat = boxes.findIndex((b) => b.type === 'idat');
+    if (idat >= 0 && this.idatZero.length > 0) {
+      const box = Buffer.from(parts[idat]!);
+      const payload = boxes[idat]!.headerLength;
+      for (const r of this.idatZero) box.fill(0, Math.min(box.length, payload + r.start), Math.min(box.length, payload + r.end));
+      parts[idat] = box;
+    }
     return Buffer.concat([this.data.subarray(0, 4), ...parts]);
   }
 
@@ -343,8 +353,11 @@ class MetaEdit {
       if (at > b.end) throw new Error('iloc out of range');
       const entry = Buffer.from(d.subarray(start, at));
       if (this.removed.has(id)) {
-        if (!measure && method === 0) {
-          for (const x of extentAt) editor.dropItemBytes(base + readUInt(d, x, offsetSize), readUInt(d, x + offsetSize, lengthSize));
+        for (const x of measure ? [] : extentAt) {
+          const start = base + readUInt(d, x, offsetSize);
+          const length = readUInt(d, x + offsetSize, lengthSize);
+          if (method === 0) editor.dropItemBytes(start, length);
+          else if (method === 1) this.idatZero.push({ start, end: start + length });
         }
         continue;
       }
