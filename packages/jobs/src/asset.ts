@@ -28,9 +28,10 @@ export const assetView = z.object({
   width: z.number().nullable().describe('As displayed: EXIF orientation applied'),
   height: z.number().nullable().describe('As displayed: EXIF orientation applied'),
   sha256: z.string().nullable().describe('Of the stored bytes'),
-  orientation: z.number().int().min(1).max(8).nullable().describe('EXIF orientation (1–8), kept in the stored bytes'),
-  sourceSha256: z.string().nullable().describe('Of the bytes as received, so a caller can recognise its own file'),
-  metadataRemoved: z.array(z.string()).describe('Kinds of metadata left out of the stored bytes (never their values)'),
+  // Optional so that @rehost/client still reads a server from before they existed.
+  orientation: z.number().int().min(1).max(8).nullable().optional().describe('EXIF orientation (1–8), kept in the stored bytes'),
+  sourceSha256: z.string().nullable().optional().describe('Of the bytes as received, so a caller can recognise its own file'),
+  metadataRemoved: z.array(z.string()).optional().describe('Kinds of metadata left out of the stored bytes (never their values)'),
   source: z.object({ type: z.enum(['upload', 'telegram', 'url']) }).catchall(z.unknown()),
   ownerId: z.string().nullable(),
   error: errorBody.optional(),
