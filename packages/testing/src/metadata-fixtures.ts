@@ -83,7 +83,7 @@ export function exiftoolTags(bytes: Buffer, format: FixtureFormat): Record<strin
 
 /** The tags of `tags` that say something about a person, a place, a device or a time. */
 export function personalTags(tags: Record<string, unknown>): string[] {
-  const personal = /gps|serial|artist|owner|creator|by-line|comment|description|datetimeoriginal|xmp|iptc|photoshop|author|copyright(?!.*icc)/i;
+  const personal = /gps|serial|artist|owner|creator|by-line|comment|(?<!handler)description|datetimeoriginal|xmp|iptc|photoshop|author|copyright(?!.*icc)/i;
   return Object.keys(tags).filter((k) => !/^(System|ExifTool|File|ICC[-_])/.test(k) && personal.test(k));
 }
 

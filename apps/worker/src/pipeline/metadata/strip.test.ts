@@ -8,6 +8,8 @@ import { Readable } from 'node:stream';
 import {
   appendMotionPhoto,
   exiftoolTags,
+  exiftoolWrite,
+  PERSONAL_TAGS,
   type FixtureFormat,
   imageMetadata,
   makeBaseImage,
@@ -15,7 +17,7 @@ import {
   personalTags,
   rawPixels,
 } from '@rehost/testing/metadata';
-import { sha256, streamNoisePng } from '@rehost/testing';
+import { readImageFixture, sha256, streamNoisePng } from '@rehost/testing';
 import { type VerifyLimits, verifyImageStream } from '../verify-image.js';
 
 const LIMITS: VerifyLimits = { maxBytes: 64 * 1024 * 1024, maxPixels: 50_000_000 };
@@ -87,6 +89,19 @@ describe('orientation', () => {
     expect([result.width, result.height]).toEqual(turned ? [64, 96] : [96, 64]);
     expect((await imageMetadata(stored)).orientation ?? 1).toBe(orientation);
   });
+});
+
+describe('real files from elsewhere', () => {
+  it.each([['progressive.jpg', 'jpg'], ['animated.gif', 'gif'], ['lossy.webp', 'webp'], ['photo.avif', 'avif']] as const)(
+    '%s with personal metadata written into it: cleaned, same pixels',
+    async (name, format) => {
+      const original = exiftoolWrite(readImageFixture(name), format, PERSONAL_TAGS);
+      expect(personalTags(exiftoolTags(original, format)).length).toBeGreaterThan(0);
+      const { stored } = await run(original, {}, 1000);
+      expect(personalTags(exiftoolTags(stored, format))).toEqual([]);
+      expect(await rawPixels(stored)).toEqual(await rawPixels(original));
+    },
+  );
 });
 
 describe('trailing data', () => {
