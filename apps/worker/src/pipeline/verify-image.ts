@@ -50,7 +50,7 @@ export interface ImageHeader {
 }
 
 export interface VerifiedImage extends ImageHeader {
-  /** As displayed: EXIF orientation applied (ImageHeader's are as stored). */
+  /** As displayed: EXIF orientation applied where browsers apply it (JPEG, PNG); ImageHeader's are as stored. */
   width: number;
   height: number;
   /** EXIF orientation, 1–8 (1 when absent). */
@@ -243,7 +243,7 @@ class VerifyingStream extends Transform {
     const sourceSha256 = this.hash.digest('hex');
     this.result = {
       ...header,
-      ...displayedSize(header.width, header.height, orientation),
+      ...displayedSize(header.width, header.height, editor.displaysOrientation ? orientation : 1),
       orientation,
       size: this.strip ? this.stored : this.received,
       sha256: this.strip ? this.storedHash.digest('hex') : sourceSha256,

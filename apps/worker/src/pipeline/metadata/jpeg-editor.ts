@@ -15,6 +15,8 @@ const startsWith = (b: Buffer, prefix: string | Buffer): boolean =>
  * scanned for the next marker with `indexOf`.
  */
 export class JpegEditor extends StreamEditor {
+  override readonly displaysOrientation = true;
+
   constructor() {
     super();
     this.pass(2); // SOI, checked by the sniffer

@@ -12,6 +12,8 @@ const TEXT_CHUNKS = new Set(['tEXt', 'zTXt', 'iTXt']);
  * (iCCP, sRGB, gAMA, cHRM, cICP) and image data included, is passed through unchanged.
  */
 export class PngEditor extends StreamEditor {
+  override readonly displaysOrientation = true;
+
   constructor() {
     super();
     this.pass(8); // signature, checked by the sniffer

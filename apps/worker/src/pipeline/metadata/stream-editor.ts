@@ -18,6 +18,11 @@ export abstract class StreamEditor {
   /** EXIF orientation (1–8) as the file states it; 1 when absent. */
   orientation = 1;
   /**
+   * Whether browsers turn this format by its EXIF orientation: JPEG and PNG (eXIf) yes; WebP no
+   * (Chromium shows a WebP as stored, whatever its EXIF says); GIF and AVIF carry none.
+   */
+  readonly displaysOrientation: boolean = false;
+  /**
    * The orientation can no longer change (it is stated before the image data in JPEG and PNG):
    * a reader that wants only the orientation (METADATA_POLICY=keep) may stop feeding the editor.
    */
