@@ -5,6 +5,7 @@
  * boundaries the way network reads make them.
  */
 import { Readable } from 'node:stream';
+import { AppError } from '@rehost/jobs';
 import {
   appendMotionPhoto,
   exiftoolTags,
@@ -169,6 +170,34 @@ describe('files that are nothing but metadata tricks: refused or cleaned, never 
     const meta = bad.indexOf('meta', 0, 'latin1') - 4;
     bad.writeUInt32BE(0x7ffffff0, meta);
     expect(['truncated_image', 'not_an_image']).toContain(await code(bad));
+  });
+});
+
+describe('corrupted files: always a verdict (stored, or refused with an AppError), never a crash', () => {
+  it.each(FORMATS)('%s: 150 seeded mutations of a file with metadata', async (format) => {
+    const original = await makePersonalImage(format, { orientation: format === 'gif' ? undefined : 6 });
+    let seed = 0x2545f491;
+    const next = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const verdicts = new Set<string>();
+    for (let i = 0; i < 150; i++) {
+      const bytes = Buffer.from(original);
+      // Hit the metadata-heavy head most of the time: that is where the editors parse.
+      const span = next() < 0.8 ? Math.min(bytes.length, 4096) : bytes.length;
+      for (let k = 0; k < 1 + Math.floor(next() * 4); k++) bytes[Math.floor(next() * span)] = Math.floor(next() * 256);
+      try {
+        await run(bytes, {}, 1 + Math.floor(next() * 5000));
+        verdicts.add('stored');
+      } catch (err) {
+        expect(err).toBeInstanceOf(AppError);
+        verdicts.add((err as AppError).code);
+      }
+    }
+    expect([...verdicts].every((v) => ['stored', 'not_an_image', 'truncated_image', 'too_many_pixels'].includes(v))).toBe(true);
   });
 });
 
