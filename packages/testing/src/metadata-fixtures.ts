@@ -41,6 +41,14 @@ export async function makeBaseImage(format: FixtureFormat, opts: BaseImageOption
   }
 }
 
+/** A 96x64 AVIF that sharp (libheif) turns with `irot`/`imir` for the given EXIF orientation. */
+export async function makeOrientedAvif(orientation: number): Promise<Buffer> {
+  return sharp({ create: { width: 96, height: 64, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    .avif({ effort: 0 })
+    .withMetadata({ orientation })
+    .toBuffer();
+}
+
 /** The personal metadata written into every fixture, as exiftool arguments. */
 export const PERSONAL_TAGS = [
   '-GPSLatitude=48.8584',

@@ -1,3 +1,4 @@
+import { avifOrientation } from './avif-orientation.js';
 import { StreamEditor } from './stream-editor.js';
 
 /** The `meta` box (item tables, properties; no image data) is read whole up to this size. */
@@ -18,6 +19,7 @@ interface Range {
  * properties, which are kept.
  */
 export class AvifEditor extends StreamEditor {
+  override readonly displaysOrientation = true;
   private zero: Range[] = [];
   /** The `mdat` spans streamed with zeroing on; every removed range must fall inside one. */
   private zeroedSpans: Range[] = [];
@@ -27,7 +29,6 @@ export class AvifEditor extends StreamEditor {
 
   constructor() {
     super();
-    this.settled = true; // AVIF turns images with its irot/imir properties (kept), not EXIF
     this.take(8, this.box);
   }
 
@@ -59,6 +60,7 @@ export class AvifEditor extends StreamEditor {
       this.take(body, (data) => {
         this.metaEnd = start + size;
         this.meta(data);
+        this.settled = true; // `meta` read: the orientation is known
         this.take(8, this.box);
       });
     } else if (type === 'mdat' && this.zero.length > 0) {
@@ -75,6 +77,7 @@ export class AvifEditor extends StreamEditor {
   }
 
   private meta(data: Buffer): void {
+    this.orientation = avifOrientation(data, children);
     let edited: Buffer;
     try {
       edited = new MetaEdit(data).run(this);

@@ -14,6 +14,7 @@ import {
   type FixtureFormat,
   imageMetadata,
   makeBaseImage,
+  makeOrientedAvif,
   makePersonalImage,
   personalTags,
   rawPixels,
@@ -104,6 +105,17 @@ describe('real files from elsewhere', () => {
       expect(await rawPixels(stored)).toEqual(await rawPixels(original));
     },
   );
+});
+
+describe('AVIF orientation (irot/imir, as sharp writes them)', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('orientation %i is reported as EXIF would, the size as displayed', async (orientation) => {
+    const avif = await makeOrientedAvif(orientation);
+    for (const metadataPolicy of ['strip', 'keep'] as const) {
+      const { result } = await run(avif, { metadataPolicy }, 100);
+      expect(result.orientation).toBe(orientation);
+      expect([result.width, result.height]).toEqual(orientation >= 5 ? [64, 96] : [96, 64]);
+    }
+  });
 });
 
 describe('trailing data', () => {
