@@ -67,6 +67,16 @@ describe.each(FORMATS)('strip %s', (format) => {
     expect(result.sourceSize).toBe(original.length);
   });
 
+  it("keeps nothing that exiftool's own reference strip would remove (but PNG pixel density)", async () => {
+    const reference = exiftoolWrite(original, format, ['-all=', '--icc_profile:all', '-tagsfromfile', '@', '-Orientation']);
+    const { stored } = await run(original);
+    const theirs = exiftoolTags(reference, format);
+    const structural = /^(System|ExifTool|File|Composite|SourceFile)\b/;
+    const oursOnly = Object.keys(exiftoolTags(stored, format)).filter((k) => !structural.test(k) && !(k in theirs));
+    // pHYs says how many pixels make an inch: a property of the image, not of a person or place.
+    expect(oursOnly.filter((k) => !k.startsWith('PNG-pHYs:'))).toEqual([]);
+  });
+
   it('under keep, stores the bytes exactly as received and still reports the orientation', async () => {
     const { stored, result } = await run(original, { metadataPolicy: 'keep' });
     expect(stored.equals(original)).toBe(true);
