@@ -4,9 +4,12 @@
  * without them; the public object, downloaded anonymously, is checked by exiftool, decoded by
  * sharp (same pixels as uploaded) and shown by Chromium (displayed dimensions).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BotApiDouble, sha256, startBotApiDouble } from '@rehost/testing';
 import {
+  appendMotionPhoto,
   exiftoolTags,
   type FixtureFormat,
   makeBaseImage,
@@ -26,14 +29,31 @@ const TYPES: Record<FixtureFormat, string> = { jpg: 'image/jpeg', png: 'image/pn
 let stack: Stack;
 let bot: BotApiDouble;
 let n = 0;
+/** What the url-source origin serves, by path. */
+const served = new Map<string, Buffer>();
+const origin = http.createServer((req, res) => {
+  const body = served.get(req.url ?? '');
+  res.writeHead(body ? 200 : 404, { 'content-type': 'application/octet-stream' }).end(body);
+});
+let originUrl: string;
 
 beforeAll(async () => {
   bot = await startBotApiDouble();
-  stack = await startStack({ env: { TELEGRAM_BOT_TOKEN: bot.token, TELEGRAM_API_BASE_URL: bot.baseUrl } });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  stack = await startStack({
+    env: {
+      TELEGRAM_BOT_TOKEN: bot.token,
+      TELEGRAM_API_BASE_URL: bot.baseUrl,
+      REHOST_URL_ALLOWED_HOSTS: '127.0.0.1',
+      REHOST_URL_TRUSTED_PRIVATE_HOSTS: '127.0.0.1',
+    },
+  });
 });
 afterAll(async () => {
   await stack?.close();
   await bot?.close();
+  await new Promise((resolve) => origin.close(resolve));
 });
 
 async function upload(bytes: Buffer, format: FixtureFormat) {
@@ -113,6 +133,21 @@ describe('Telegram rehost', () => {
     const second = await stack.call('/v1/rehost', { method: 'POST', json: { source: { type: 'telegram', ...ids } } });
     expect(second.status).toBe(200);
     expect(second.body).toMatchObject({ key: a.key, sha256: a.sha256, sourceSha256: a.sourceSha256, orientation: 6, metadataRemoved: a.metadataRemoved, width: 64, height: 96 });
+  });
+});
+
+describe('url rehost', () => {
+  it('a motion photo with personal metadata: stored without either, same pixels, still a JPEG', async () => {
+    const photo = await makePersonalImage('jpg', { width: 96, height: 64, orientation: 6 });
+    const original = appendMotionPhoto(photo);
+    served.set('/motion.jpg', original);
+    const res = await stack.call('/v1/rehost', { method: 'POST', json: { source: { type: 'url', url: `${originUrl}/motion.jpg` } } });
+    expect(res.status).toBe(202);
+    const asset = await waitTerminal(stack, (res.body as { assetId: string }).assetId);
+    const stored = await expectStripped(asset, original, 'jpg', 6);
+    expect(asset.metadataRemoved).toEqual(expect.arrayContaining(['gps', 'xmp', 'iptc', 'comment', 'trailing']));
+    expect(stored.includes(Buffer.from('ftypmp42', 'latin1'))).toBe(false);
+    expect([asset.width, asset.height]).toEqual([64, 96]);
   });
 });
 
