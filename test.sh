@@ -19,6 +19,8 @@ source scripts/lib-services.sh
 trap services_stop_started EXIT
 services_start
 scripts/ensure-chromium.sh
+# exiftool writes and reads the metadata fixtures (Debian libimage-exiftool-perl).
+command -v exiftool >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libimage-exiftool-perl >/dev/null; }
 
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/rehost_test}"
 echo "== migrations (prisma migrate deploy, the production path)"

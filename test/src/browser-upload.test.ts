@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestBucket, makePng, makePngOfSize, sha256 } from '@rehost/testing';
+import { makePersonalImage } from '@rehost/testing/metadata';
 import { type Browser, type BrowserContext, chromium, type Page, type Request } from 'playwright-core';
 import { type Stack, startStack } from './stack.js';
 
@@ -109,6 +110,19 @@ const rewriteUploadUrl = (rewrite: { tamperSignature: true } | { url: string }) 
 const text = async (page: Page, selector: string) => (await page.locator(selector).textContent())?.trim();
 
 describe('the demo upload page', () => {
+  it('a phone photo turned by its EXIF orientation: shown upright and described as displayed', async () => {
+    // 96x64 pixels stored, Orientation=6: a viewer shows it 64 wide and 96 tall.
+    const photo = await makePersonalImage('jpg', { width: 96, height: 64, orientation: 6 });
+    const { page, problems } = await openDemo();
+    await page.getByLabel('Choose an image').setInputFiles(await fileOnDisk('portrait.jpg', photo));
+    await settled(page, 'ready');
+    const image = page.getByRole('img', { name: 'Uploaded image portrait.jpg' });
+    const shown = await image.evaluate((img: any) => [img.naturalWidth, img.naturalHeight]);
+    expect(shown).toEqual([64, 96]);
+    expect(await text(page, '#dimensions')).toBe('64 × 96 px');
+    expect(problems).toEqual([]);
+  });
+
   it('uploads a PNG: progress to 100%, verification, the permanent image with its details', async () => {
     const png = makePng(480, 320);
     const file = await fileOnDisk('holiday photo.png', png);

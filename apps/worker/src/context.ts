@@ -17,6 +17,8 @@ export interface WorkerContext {
   redis: Redis;
   store: ObjectStore;
   bots: BotRegistry;
+  /** Counts the kinds of metadata a stored image had removed (worker metrics); never the values. */
+  onMetadataRemoved?: (kinds: readonly string[]) => void;
   close: () => Promise<void>;
 }
 

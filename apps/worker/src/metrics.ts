@@ -51,6 +51,12 @@ export function createWorkerMetrics(opts: { queues: Queue[] }) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  const metadataRemovedTotal = new Counter({
+    name: 'rehost_metadata_removed_total',
+    help: 'Stored images that had metadata of a kind removed (METADATA_POLICY=strip), by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
   new Gauge({ ...queueDepthGaugeOptions(opts.queues), registers: [registry] });
 
   return {
@@ -58,6 +64,9 @@ export function createWorkerMetrics(opts: { queues: Queue[] }) {
     jobs,
     jobDuration,
     storedBytes,
+    metadataRemoved: (kinds: readonly string[]) => {
+      for (const kind of kinds) metadataRemovedTotal.inc({ kind });
+    },
     telegramErrors,
     s3Errors,
     s3Duration,

@@ -1,8 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
-import { apiEnv, ConfigError, limitsEnv, maintenanceEnv, parseEnv, redisEnv, s3Env, telegramEnv } from './index.js';
+import { apiEnv, ConfigError, limitsEnv, maintenanceEnv, parseEnv, redisEnv, s3Env, telegramEnv, workerEnv } from './index.js';
 
 const schema = redisEnv.extend(s3Env.shape).extend(limitsEnv.shape).extend(apiEnv.shape).extend(telegramEnv.shape);
+
+describe('METADATA_POLICY', () => {
+  it('strips by default, keeps when told, and refuses anything else naming the variable', () => {
+    expect(parseEnv(workerEnv, {}).METADATA_POLICY).toBe('strip');
+    expect(parseEnv(workerEnv, { METADATA_POLICY: 'keep' }).METADATA_POLICY).toBe('keep');
+    expect(() => parseEnv(workerEnv, { METADATA_POLICY: 'none' })).toThrow(/METADATA_POLICY/);
+  });
+});
 
 describe('parseEnv', () => {
   it('applies the contract defaults and real types', () => {

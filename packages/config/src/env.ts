@@ -204,6 +204,14 @@ export const workerEnv = z.object({
    */
   FOLLOWER_MAX_WAIT_SECONDS: int(1).default(1800),
 
+  /**
+   * `strip`: stored images carry no location or personal metadata (EXIF but its orientation, XMP,
+   * IPTC, comments, text chunks, trailing data); orientation and colour profile stay, pixels are
+   * never re-encoded. `keep`: the bytes are stored exactly as received.
+   * @defaultValue strip
+   */
+  METADATA_POLICY: z.enum(['strip', 'keep']).default('strip'),
+
   /** Port of the worker's /metrics and /healthz (0 disables). @defaultValue 3002 */
   WORKER_METRICS_PORT: int(0, 65535).default(3002),
 });

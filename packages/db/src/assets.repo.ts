@@ -47,10 +47,18 @@ export interface NewRehostAsset {
 export interface StoredImage {
   key: string;
   contentType: string;
+  /** Of the stored bytes. */
   size: number;
+  /** As displayed (EXIF orientation applied). */
   width: number;
   height: number;
+  /** Of the stored bytes. */
   sha256: string;
+  /** Of the bytes as received (differs from sha256 when metadata was removed). */
+  sourceSha256: string | null;
+  orientation: number | null;
+  /** Kinds of metadata left out, never their values. */
+  metadataRemoved: string[];
 }
 
 /** What a ready asset shares with a newcomer: its object and what was verified about it. */
@@ -120,6 +128,9 @@ const INSERT_COLUMNS = [
   'width',
   'height',
   'sha256',
+  'sourceSha256',
+  'orientation',
+  'metadataRemoved',
   'fileKey',
   'filename',
   'declaredContentType',
@@ -140,6 +151,7 @@ const insertValues = (row: InsertRow): unknown[] =>
   INSERT_COLUMNS.map((c) => {
     const v = row[c];
     if (c === 'metadata') return v === undefined || v === null ? null : JSON.stringify(v);
+    if (c === 'metadataRemoved') return v ?? [];
     if (v instanceof Date) return toSqlTimestamp(v);
     return v ?? null;
   });
@@ -330,9 +342,10 @@ export class AssetsRepo {
       q,
       'asset_mark_ready',
       `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,
-         "fileKey" = $8, "dedupeKey" = NULL, "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
+         "fileKey" = $8, "sourceSha256" = $9, orientation = $10, "metadataRemoved" = $11::text[],
+         "dedupeKey" = NULL, "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
        WHERE id = $1 AND status IN ('pending_upload', 'queued', 'processing') AND "deletedAt" IS NULL RETURNING id`,
-      [id, img.key, img.contentType, img.size, img.width, img.height, img.sha256, fileKey],
+      [id, img.key, img.contentType, img.size, img.width, img.height, img.sha256, fileKey, img.sourceSha256, img.orientation, img.metadataRemoved],
     );
     return row !== null;
   }
@@ -353,10 +366,24 @@ export class AssetsRepo {
         c,
         'asset_mark_ready_shared',
         `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,
-           "fileKey" = $8, "telegramFileUniqueId" = COALESCE($9, "telegramFileUniqueId"), "dedupeKey" = NULL,
+           "fileKey" = $8, "telegramFileUniqueId" = COALESCE($9, "telegramFileUniqueId"), "sourceSha256" = $10,
+           orientation = $11, "metadataRemoved" = $12::text[], "dedupeKey" = NULL,
            "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
          WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id`,
-        [id, from.key, from.contentType, from.size, from.width, from.height, from.sha256, from.fileKey, from.telegramFileUniqueId],
+        [
+          id,
+          from.key,
+          from.contentType,
+          from.size,
+          from.width,
+          from.height,
+          from.sha256,
+          from.fileKey,
+          from.telegramFileUniqueId,
+          from.sourceSha256,
+          from.orientation,
+          from.metadataRemoved,
+        ],
       );
       return row ? 'ready' : 'gone';
     });

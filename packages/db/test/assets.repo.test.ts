@@ -18,7 +18,17 @@ afterAll(async () => {
 });
 
 const telegram = (fileId: string, extra = {}) => ({ id: randomUUID(), sourceType: 'telegram' as const, telegramFileId: fileId, telegramBot: 'default', ...extra });
-const image = (key: string) => ({ key, contentType: 'image/png', size: 10, width: 1, height: 1, sha256: 'a'.repeat(64) });
+const image = (key: string) => ({
+  key,
+  contentType: 'image/png',
+  size: 10,
+  width: 1,
+  height: 1,
+  sha256: 'a'.repeat(64),
+  sourceSha256: 'b'.repeat(64),
+  orientation: 6,
+  metadataRemoved: ['exif', 'gps'],
+});
 const shared = (key: string, fileKey: string | null = null): SharedObject => ({ ...image(key), fileKey, telegramFileUniqueId: null });
 
 /** A ready asset on `key` (as a job would leave it). */
@@ -134,6 +144,15 @@ describe('transitions', () => {
     expect(await repo.markFailed(asset.id, 'internal', 'late failure')).toBe(false);
     expect(await repo.markReady(asset.id, image('i/other.png'))).toBe(false);
     expect((await repo.get(asset.id))?.key).toBe('i/x.png');
+  });
+
+  it('markReady records the stored facts: displayed size, orientation, source hash, kinds removed', async () => {
+    const { asset } = await repo.createRehost(telegram('f-facts'));
+    expect(await repo.markReady(asset.id, image('i/facts.png'))).toBe(true);
+    const row = await repo.get(asset.id);
+    expect(row).toMatchObject({ sha256: 'a'.repeat(64), sourceSha256: 'b'.repeat(64), orientation: 6, metadataRemoved: ['exif', 'gps'] });
+    const twin = await repo.createShared(telegram('f-facts-2'), shared('i/facts.png'));
+    expect(twin?.asset).toMatchObject({ sourceSha256: 'b'.repeat(64), orientation: 6, metadataRemoved: ['exif', 'gps'] });
   });
 
   it('reads timestamps as UTC, as Prisma writes them', async () => {

@@ -22,6 +22,9 @@ export interface AssetRow {
   width: number | null;
   height: number | null;
   sha256: string | null;
+  sourceSha256: string | null;
+  orientation: number | null;
+  metadataRemoved: string[] | null;
   ownerId: string | null;
   errorCode: string | null;
   errorMessage: string | null;
@@ -47,6 +50,9 @@ export function assetViewOf(a: AssetRow, urlFor: (key: string) => string): Asset
     width: a.width,
     height: a.height,
     sha256: a.sha256,
+    orientation: a.orientation,
+    sourceSha256: a.sourceSha256,
+    metadataRemoved: a.metadataRemoved ?? [],
     source,
     ownerId: a.ownerId,
     ...(a.status === 'failed' && a.errorCode ? { error: { code: a.errorCode, message: a.errorMessage ?? '' } } : {}),

@@ -32,6 +32,9 @@ const sharedObjectOf = (a: Asset): SharedObject => ({
   width: a.width!,
   height: a.height!,
   sha256: a.sha256!,
+  sourceSha256: a.sourceSha256,
+  orientation: a.orientation,
+  metadataRemoved: a.metadataRemoved,
   fileKey: a.fileKey,
   telegramFileUniqueId: a.telegramFileUniqueId,
 });

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { StoredImage } from '@rehost/db';
 import { newPublicKeyFor, publicKeyPrefixFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
 import { type VerifiedImage, verifyImageStream } from './verify-image.js';
@@ -15,12 +16,14 @@ export async function storeVerifiedStream(
   assetId: string,
   source: Readable,
   signal: AbortSignal,
-  opts: { rerun: boolean },
+  opts: { rerun: boolean; expectedBytes?: number },
 ): Promise<VerifiedImage & { key: string }> {
   // The source is handed to the verifier at once, so its errors always have a listener.
   const { header, body, done } = await verifyImageStream(source, {
     maxBytes: ctx.config.MAX_UPLOAD_BYTES,
+    ...(opts.expectedBytes === undefined ? {} : { expectedBytes: opts.expectedBytes }),
     maxPixels: ctx.config.MAX_IMAGE_PIXELS,
+    metadataPolicy: ctx.config.METADATA_POLICY,
   });
   // A previous run killed mid-upload leaves parts behind: abort them before uploading again. Only a
   // re-run can find any, and listing costs a store round trip (a billed list operation on R2) that
@@ -42,4 +45,10 @@ export async function storeVerifiedStream(
     throw uploaded.reason;
   }
   return { ...verified.value, key };
+}
+
+/** What `markReady` records of a verified image stored at `key`. */
+export function storedFacts(img: VerifiedImage & { key: string }): StoredImage {
+  const { key, contentType, size, width, height, sha256, sourceSha256, orientation, metadataRemoved } = img;
+  return { key, contentType, size, width, height, sha256, sourceSha256, orientation, metadataRemoved };
 }

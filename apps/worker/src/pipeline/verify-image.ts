@@ -16,6 +16,9 @@ import {
   sniffImageType,
   structureWalker,
 } from './image-format.js';
+import { displayedSize, type MetadataKind, metadataEditor, type StreamEditor } from './metadata/index.js';
+
+export type MetadataPolicy = 'strip' | 'keep';
 
 export interface VerifyLimits {
   /** Largest accepted file; the stream is cut off as soon as it is exceeded. */
@@ -30,6 +33,12 @@ export interface VerifyLimits {
    * @defaultValue 1 MiB
    */
   maxHeaderBytes?: number;
+  /**
+   * `strip`: the bytes handed on leave out location and personal metadata (see metadata/);
+   * `keep`: they are the bytes received. Either way the orientation is read.
+   * @defaultValue 'strip'
+   */
+  metadataPolicy?: MetadataPolicy;
 }
 
 export interface ImageHeader {
@@ -41,9 +50,20 @@ export interface ImageHeader {
 }
 
 export interface VerifiedImage extends ImageHeader {
+  /** As displayed: EXIF orientation applied where browsers apply it (JPEG, PNG); ImageHeader's are as stored. */
+  width: number;
+  height: number;
+  /** EXIF orientation, 1–8 (1 when absent). */
+  orientation: number;
+  /** Of the bytes handed on (stored). */
   size: number;
-  /** Lower-case hex. */
+  /** Of the bytes handed on (stored); lower-case hex. */
   sha256: string;
+  /** Of the bytes as received. */
+  sourceSha256: string;
+  sourceSize: number;
+  /** Kinds of metadata left out (sorted; empty under `keep` or when there was none). */
+  metadataRemoved: MetadataKind[];
 }
 
 export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
@@ -94,9 +114,21 @@ class VerifyingStream extends Transform {
   /** Set just before the stream ends cleanly. */
   result: VerifiedImage | undefined;
 
+  /** Of the bytes received. */
   private readonly hash = createHash('sha256');
+  /** Of the bytes handed on, when they differ from those received (strip). */
+  private readonly storedHash = createHash('sha256');
   private readonly maxHeaderBytes: number;
+  private readonly strip: boolean;
   private received = 0;
+  private stored = 0;
+  private editor: StreamEditor | undefined;
+  private readonly emitStored = (bytes: Buffer): void => {
+    this.storedHash.update(bytes);
+    this.stored += bytes.length;
+    this.push(bytes);
+  };
+  private readonly observeOnly = (): void => {};
   private type: ImageType | undefined;
   private header: ImageHeader | undefined;
   private walker: StructureWalker | undefined;
@@ -108,6 +140,7 @@ class VerifyingStream extends Transform {
   constructor(private readonly limits: VerifyLimits) {
     super();
     this.maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+    this.strip = (limits.metadataPolicy ?? 'strip') === 'strip';
     this.nextAttemptAt = Math.min(SNIFF_BYTES, this.maxHeaderBytes);
   }
 
@@ -136,12 +169,23 @@ class VerifyingStream extends Transform {
     return undefined;
   }
 
-  /** Hash, walk and pass on one chunk; a structural problem stops it before it is passed on. */
+  /**
+   * Hash, walk and pass on one chunk; a structural problem stops it before it is passed on.
+   * Under `strip` what is passed on is the editor's output (views of the chunk, less metadata);
+   * under `keep` the editor only reads the orientation and its verdicts do not matter.
+   */
   private handOn(chunk: Buffer): AppError | undefined {
     this.hash.update(chunk);
     this.walker!.push(chunk);
     if (this.walker!.problem !== undefined) return errors.notAnImage(this.walker!.problem);
-    this.push(chunk);
+    if (!this.strip) {
+      const editor = this.editor!;
+      if (!editor.settled && editor.problem === undefined) editor.push(chunk, this.observeOnly);
+      this.push(chunk);
+      return undefined;
+    }
+    this.editor!.push(chunk, this.emitStored);
+    if (this.editor!.problem !== undefined) return errors.notAnImage(this.editor!.problem);
     return undefined;
   }
 
@@ -171,6 +215,7 @@ class VerifyingStream extends Transform {
 
     this.header = { contentType: type, ext, width, height };
     this.walker = structureWalker(type);
+    this.editor = metadataEditor(type);
     const chunks = this.held;
     this.held = [];
     for (const chunk of chunks) {
@@ -191,7 +236,21 @@ class VerifyingStream extends Transform {
     if (!this.header) await this.findHeader(true);
     const header = this.header!;
     if (this.walker!.ending() === 'truncated') throw errors.truncatedImage(header.ext);
-    this.result = { ...header, size: this.received, sha256: this.hash.digest('hex') };
+    const editor = this.editor!;
+    const unclean = this.strip ? editor.finish() : undefined;
+    if (unclean !== undefined) throw errors.notAnImage(unclean);
+    const orientation = editor.problem === undefined ? editor.orientation : 1;
+    const sourceSha256 = this.hash.digest('hex');
+    this.result = {
+      ...header,
+      ...displayedSize(header.width, header.height, editor.displaysOrientation ? orientation : 1),
+      orientation,
+      size: this.strip ? this.stored : this.received,
+      sha256: this.strip ? this.storedHash.digest('hex') : sourceSha256,
+      sourceSha256,
+      sourceSize: this.received,
+      metadataRemoved: this.strip ? [...editor.removed].sort() : [],
+    };
     if (announce) this.onHeader(header);
   }
 }

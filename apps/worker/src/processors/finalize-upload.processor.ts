@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppError, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import { isPreconditionFailed, newPublicKeyFor, publicUrlFor } from '@rehost/storage';
 import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
+import { storedFacts, storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type VerifiedImage, verifyImageStream } from '../pipeline/verify-image.js';
 import type { Processor } from './types.js';
 
@@ -16,10 +17,12 @@ const discard = () =>
 /**
  * Verify-then-copy: the bytes at the staging key (where the browser PUT them) are
  * read once through the verification stage, then copied server-side to the public
- * key — only if they are still the bytes we verified (If-Match on the ETag). The
+ * key — only if they are still the bytes we verified (If-Match on the ETag). When the
+ * stage would leave metadata out (METADATA_POLICY=strip), the same bytes are read a
+ * second time instead and the cleaned stream is uploaded to the public key. The
  * staging key stays writable until its URL expires; the public key never changes.
  */
-export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, reportStored, noteCallback }, ctx) => {
+export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, reportStored, noteCallback, signal, attemptsMade }, ctx) => {
   const { assetId } = data;
   const asset = await ctx.assets.get(assetId);
   noteCallback?.(Boolean(asset?.callbackUrl));
@@ -41,12 +44,25 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
       maxBytes: ctx.config.MAX_UPLOAD_BYTES,
       maxPixels: ctx.config.MAX_IMAGE_PIXELS,
       expectedBytes: declared,
+      metadataPolicy: ctx.config.METADATA_POLICY,
     });
     await pipeline(verification.body, discard());
     img = await verification.done;
-    // A key of this run's own (write-once by construction), copied only from the bytes verified.
-    key = newPublicKeyFor(assetId, img.ext);
-    await ctx.store.publishCopy(stagingKey, key, img.contentType, { ifMatch: head.etag });
+    if (img.sha256 === img.sourceSha256) {
+      // Nothing to strip: a key of this run's own (write-once by construction), copied only from the bytes verified.
+      key = newPublicKeyFor(assetId, img.ext);
+      await ctx.store.publishCopy(stagingKey, key, img.contentType, { ifMatch: head.etag });
+    } else {
+      // Metadata to leave out: the same bytes (If-Match) stream once more through the stage, cleaned, to a new key.
+      const again = await ctx.store.getStream(stagingKey, { ifMatch: head.etag });
+      const cleaned = await storeVerifiedStream(ctx, assetId, again, signal, { rerun: attemptsMade > 0, expectedBytes: declared });
+      key = cleaned.key;
+      if (cleaned.sourceSha256 !== img.sourceSha256 || cleaned.sha256 !== img.sha256) {
+        await ctx.store.delete(key);
+        throw new AppError('conflict', 'the uploaded object changed during verification; verifying again');
+      }
+      img = cleaned;
+    }
   } catch (err) {
     if (isPreconditionFailed(err)) {
       throw new AppError('conflict', 'the uploaded object changed during verification; verifying again');
@@ -55,14 +71,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
   }
   let stored: boolean;
   try {
-    stored = await ctx.assets.markReady(assetId, {
-      key,
-      contentType: img.contentType,
-      size: img.size,
-      width: img.width,
-      height: img.height,
-      sha256: img.sha256,
-    });
+    stored = await ctx.assets.markReady(assetId, storedFacts({ ...img, key }));
   } catch (err) {
     // Published but maybe not recorded: nothing may stay under i/ that no asset names.
     await discardUnrecorded(ctx, assetId, key, log);
@@ -72,6 +81,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
   // Deleted or failed while we worked, or another run finished first: this run's copy is nobody's.
   if (!stored) return settleLostReady(ctx, assetId, key, log);
   reportStored(img.size);
+  ctx.onMetadataRemoved?.(img.metadataRemoved);
   log.info({ size: img.size, contentType: img.contentType }, 'upload verified');
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
 };

@@ -9,7 +9,7 @@ import { pauseBot } from '../pipeline/bot-pause.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
 import { registerFollower, wakeFollowers } from '../pipeline/follower-wake.js';
 import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
-import { storeVerifiedStream } from '../pipeline/store-verified.js';
+import { storedFacts, storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type JobRun, type Processor, WaitAndRecheck } from './types.js';
 
 /**
@@ -133,6 +133,9 @@ async function shareStored(ctx: WorkerContext, asset: Asset, holder: Asset, file
     width: holder.width!,
     height: holder.height!,
     sha256: holder.sha256!,
+    sourceSha256: holder.sourceSha256,
+    orientation: holder.orientation,
+    metadataRemoved: holder.metadataRemoved,
     fileKey,
     telegramFileUniqueId: holder.telegramFileUniqueId,
   };
@@ -163,10 +166,10 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   const { assetId } = run.data;
   // An asset already `processing` when the job began had an earlier run that may have left parts.
   const img = await storeVerifiedStream(ctx, assetId, stream, run.signal, { rerun: asset.status === 'processing' });
-  const { key, contentType, size, width, height, sha256 } = img;
+  const { key, contentType, size } = img;
   let stored: boolean;
   try {
-    stored = await overQuotaFails(() => ctx.assets.markReady(assetId, { key, contentType, size, width, height, sha256 }, fileKey, ownerOf(ctx, asset)));
+    stored = await overQuotaFails(() => ctx.assets.markReady(assetId, storedFacts(img), fileKey, ownerOf(ctx, asset)));
   } catch (err) {
     // Over its owner's byte quota (nothing recorded), or the database went away: nothing may stay.
     await discardUnrecorded(ctx, assetId, key, run.log);
@@ -176,6 +179,7 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   if (!stored) return settleLostReady(ctx, assetId, key, run.log);
   if (fileKey) await wakeFollowers(ctx, fileKey, run.log);
   run.reportStored(size);
+  ctx.onMetadataRemoved?.(img.metadataRemoved);
   run.log.info({ size, contentType }, 'rehost stored');
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
 }
