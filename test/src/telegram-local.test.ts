@@ -98,8 +98,10 @@ describe('local Bot API server', () => {
     const { result: asset, growth } = await peakRssGrowth(async () => waitTerminal(viaDir, await rehost(viaDir, ids), 120_000));
     expect(asset).toMatchObject({ status: 'ready', contentType: 'image/png', size: file.size, sha256: file.sha });
     expect(await servedSha(asset.url)).toBe(file.sha);
-    // Streamed in parts, never held whole: the process grew by well under the file's size.
-    expect(growth).toBeLessThan(file.size * 0.75);
+    // Streamed in parts, never held whole: the process (API, workers and this test together, with
+    // garbage not yet collected) grew by less than the file's size; holding it whole would add the
+    // file and the multipart buffers on top.
+    expect(growth).toBeLessThan(file.size);
     console.info(`local 60 MB: peak RSS growth ${(growth / MB).toFixed(1)} MB for ${(file.size / MB).toFixed(1)} MB`);
     expect(local.requests.filter((r) => r.startsWith('GET '))).toEqual([]);
   });

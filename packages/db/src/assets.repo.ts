@@ -294,28 +294,31 @@ export class AssetsRepo {
    *
    * Claim first, then look: whoever released the claim before us had settled by then, so its
    * stored copy is seen and shared rather than downloaded again. (The lookup runs in the claim's
-   * snapshot: a holder that settled while the claim waited on it is missed — a job that waited
-   * for a holder looks again with `findStoredFile`; otherwise the file is stored a second time,
-   * never wrong, rarely wasteful.)
+   * snapshot, which cannot see a holder that let go while the claim waited on it; the same
+   * snapshot shows that holder still holding, and then a second, fresh look finds what it stored.)
    */
   async claimFile(id: string, fileKey: string, fileUniqueId: string): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: Asset | null }> {
     try {
-      const row = await one<Asset & { claimedId: string | null }>(
+      const row = await one<Asset & { claimedId: string | null; heldBefore: boolean }>(
         this.pool,
         'asset_claim_file',
         `WITH claimed AS (
            UPDATE "Asset" SET "dedupeKey" = $2, "telegramFileUniqueId" = $3, status = 'processing', "updatedAt" = now()
            WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id
          )
-         SELECT (SELECT id FROM claimed) AS "claimedId", s.*
+         SELECT (SELECT id FROM claimed) AS "claimedId",
+           EXISTS (SELECT 1 FROM "Asset" WHERE "dedupeKey" = $2 AND id <> $1) AS "heldBefore", s.*
          FROM (SELECT 1) AS one
          LEFT JOIN LATERAL (
            SELECT * FROM "Asset" WHERE "fileKey" = $2 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1
          ) AS s ON true`,
         [id, fileKey, fileUniqueId],
       );
-      const { claimedId, ...stored } = row!;
-      return { outcome: claimedId ? 'claimed' : 'gone', stored: stored.id ? (stored as Asset) : null };
+      const { claimedId, heldBefore, ...stored } = row!;
+      if (stored.id) return { outcome: claimedId ? 'claimed' : 'gone', stored: stored as Asset };
+      // Claimed although another asset held the file when the statement began: it let go meanwhile.
+      const storedSince = claimedId && heldBefore ? await this.findStoredFile(fileKey) : null;
+      return { outcome: claimedId ? 'claimed' : 'gone', stored: storedSince };
     } catch (err) {
       if (!isPgUniqueViolation(err, 'Asset_dedupeKey_key')) throw err;
       return { outcome: 'held', stored: await this.findStoredFile(fileKey) };

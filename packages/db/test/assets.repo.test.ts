@@ -107,6 +107,37 @@ describe('file claims', () => {
     expect(next.stored?.id).toBe(a.id);
   });
 
+  it('a claim that waited for the holder to let go still finds what the holder stored (no second download)', async () => {
+    const a = (await repo.createRehost(telegram('f-c5'))).asset;
+    const b = (await repo.createRehost(telegram('f-c5'))).asset;
+    const key = dedupeKeyForTelegram('claim-5');
+    expect((await repo.claimFile(a.id, key, 'claim-5')).outcome).toBe('claimed');
+    // The holder's markReady, held open: B's claim begins (its snapshot) before it commits.
+    const holder = await sql.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = 'image/png', size = 10, width = 1, height = 1,
+           sha256 = $3, "fileKey" = $4, "dedupeKey" = NULL WHERE id = $1`,
+        [a.id, `i/${randomUUID()}.png`, 'a'.repeat(64), key],
+      );
+      const claiming = repo.claimFile(b.id, key, 'claim-5');
+      // B waits on the unique index for A's transaction (a lock wait shows in pg_locks).
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const { rows } = await sql.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`);
+        if (rows[0].n > 0 || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await holder.query('COMMIT');
+      const claim = await claiming;
+      expect(claim.outcome).toBe('claimed');
+      expect(claim.stored?.id).toBe(a.id);
+    } finally {
+      holder.release();
+    }
+  });
+
   it('a deleted asset releases its claim and cannot take it again (a later request is stored normally)', async () => {
     const a = (await repo.createRehost(telegram('f-c2'))).asset;
     const key = dedupeKeyForTelegram('claim-2');

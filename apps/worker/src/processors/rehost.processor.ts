@@ -80,10 +80,7 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   // One statement: the in-flight claim, and a stored copy of the file to share if there is one.
   const claim = await ctx.assets.claimFile(assetId, fileKey, fileUniqueId);
   if (claim.outcome === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
-  // A job that waited for a holder may have taken the claim in the very statement that waited
-  // for the holder to let go: that statement could not see what the holder stored; a fresh look can.
-  const stored = claim.stored ?? (claim.outcome === 'claimed' && run.data.waiting ? await ctx.assets.findStoredFile(fileKey) : null);
-  const shared = stored ? await shareStored(ctx, asset, stored, fileKey, run.log) : null;
+  const shared = claim.stored ? await shareStored(ctx, asset, claim.stored, fileKey, run.log) : null;
   if (shared) return shared;
   if (claim.outcome === 'held') return waitForHolder(run, ctx, fileUniqueId, fileKey);
 
