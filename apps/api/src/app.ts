@@ -13,6 +13,7 @@ import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
 import { ownerRoutes } from './routes/owners.js';
 import { rehostRoutes } from './routes/rehost.js';
+import { similarRoutes } from './routes/similar.js';
 import { uploadRoutes } from './routes/uploads.js';
 
 /** Builds the producer API: validate, write, enqueue, answer. No job work happens here. */
@@ -56,6 +57,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     await v1.register(assetRoutes(ctx));
     await v1.register(rehostRoutes(ctx));
     await v1.register(ownerRoutes(ctx));
+    await v1.register(similarRoutes(ctx));
   });
   return app as unknown as FastifyInstance;
 }

@@ -19,6 +19,8 @@ export interface WorkerContext {
   bots: BotRegistry;
   /** Counts the kinds of metadata a stored image had removed (worker metrics); never the values. */
   onMetadataRemoved?: (kinds: readonly string[]) => void;
+  /** Counts image analyses by outcome (metrics; set by main.ts, absent in tests that do not count). */
+  onAnalysis?: (outcome: 'decoded' | 'copied' | 'undecodable', reason?: string) => void;
   close: () => Promise<void>;
 }
 

@@ -15,6 +15,7 @@ const queues = new JobQueues(ctx.redis, config.QUEUE_PREFIX);
 const metrics = createWorkerMetrics({ queues: Object.values(queues.queues) });
 ctx.store.onOp = metrics.storeOp;
 ctx.onMetadataRemoved = metrics.metadataRemoved;
+ctx.onAnalysis = metrics.imageAnalysis;
 // The context's registry has no hooks: rebuild it with the error counter (same bots, same tokens).
 ctx.bots = botsFromConfig(config, { onApiError: metrics.telegramError });
 

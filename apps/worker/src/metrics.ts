@@ -57,6 +57,12 @@ export function createWorkerMetrics(opts: { queues: Queue[] }) {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const imageAnalyses = new Counter({
+    name: 'rehost_image_analyses_total',
+    help: 'Image analyses by outcome (decoded, copied from an asset sharing the object, undecodable) and reason',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [registry],
+  });
   new Gauge({ ...queueDepthGaugeOptions(opts.queues), registers: [registry] });
 
   return {
@@ -70,6 +76,11 @@ export function createWorkerMetrics(opts: { queues: Queue[] }) {
     telegramErrors,
     s3Errors,
     s3Duration,
+    imageAnalyses,
+    /** For `WorkerContext.onAnalysis`: `reason` is the code of an undecodable image, else empty. */
+    imageAnalysis(outcome: 'decoded' | 'copied' | 'undecodable', reason?: string): void {
+      imageAnalyses.inc({ outcome, reason: reason ?? '' });
+    },
     /** For `startWorkers`' `onJobDone` hook. */
     jobDone(queue: string, outcome: JobOutcome, seconds: number): void {
       jobs.inc({ queue, outcome });

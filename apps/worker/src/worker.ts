@@ -12,6 +12,7 @@ import {
 import type { WorkerContext } from './context.js';
 import { startNonAssetWorker } from './non-asset-worker.js';
 import { wakeFollowersOfFailed } from './pipeline/follower-wake.js';
+import { enqueueAnalyze } from './processors/analyze.processor.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
 import { type AssetJobKey, type Processors, WaitAndRecheck } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
@@ -199,9 +200,15 @@ async function failAsset(
  * Every terminal result becomes a completion event (CONTRACT.md §5), and a signed callback
  * when the asset asked for one. Webhook jobs report deliveries, not asset states: no event.
  */
-async function announce(ctx: WorkerContext, result: AssetEvent | ResultOf<Catalog['webhook']>, hasCallback?: boolean): Promise<void> {
+async function announce(
+  ctx: WorkerContext,
+  result: AssetEvent | ResultOf<Catalog['webhook']> | ResultOf<Catalog['analyze']>,
+  hasCallback?: boolean,
+): Promise<void> {
   if (!(TERMINAL_STATUSES as readonly string[]).includes(result.status)) return;
   const event = result as AssetEvent;
   await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
   await enqueueWebhook(ctx, event, hasCallback);
+  // The image facts follow readiness, off its critical path (the analyze job announces `analyzed`).
+  if (event.status === 'ready') await enqueueAnalyze(ctx, event.assetId);
 }

@@ -1,5 +1,6 @@
 export * from './client.js';
 export * from './sql.js';
+export * from './analysis.repo.js';
 export * from './assets.repo.js';
 export * from './owners.repo.js';
 export * from './maintenance.repo.js';

@@ -26,6 +26,10 @@ export interface AssetRow {
   orientation: number | null;
   metadataRemoved: string[] | null;
   ownerId: string | null;
+  /** Image facts (null until analysed; optional so rows read before the migration still fit). */
+  placeholder?: string | null;
+  dominantColor?: string | null;
+  phash?: string | null;
   errorCode: string | null;
   errorMessage: string | null;
   createdAt: Date;
@@ -56,6 +60,9 @@ export function assetViewOf(a: AssetRow, urlFor: (key: string) => string): Asset
     source,
     ownerId: a.ownerId,
     ...(a.status === 'failed' && a.errorCode ? { error: { code: a.errorCode, message: a.errorMessage ?? '' } } : {}),
+    placeholder: a.placeholder ?? null,
+    dominantColor: a.dominantColor ?? null,
+    phash: a.phash ?? null,
     createdAt: a.createdAt.toISOString(),
     updatedAt: a.updatedAt.toISOString(),
   };

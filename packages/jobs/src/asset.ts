@@ -35,6 +35,14 @@ export const assetView = z.object({
   source: z.object({ type: z.enum(['upload', 'telegram', 'url']) }).catchall(z.unknown()),
   ownerId: z.string().nullable(),
   error: errorBody.optional(),
+  // Image facts: always sent by this API (null until analysed). Optional in the schema so that a
+  // client of this version still reads an API, or a stored webhook body, from before them.
+  /** ThumbHash (base64) to paint before the image loads; null until analysed. */
+  placeholder: z.string().nullable().optional(),
+  /** `#rrggbb`; null until analysed. */
+  dominantColor: z.string().nullable().optional(),
+  /** 64-bit DCT perceptual hash, 16 hex characters; null until analysed. */
+  phash: z.string().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -42,9 +50,11 @@ export type AssetView = z.infer<typeof assetView>;
 
 /**
  * What every finished job announces (CONTRACT.md §5). `deleted` is published by DELETE so that
- * long-polls on the asset answer 404 at once; it never reaches a webhook.
+ * long-polls on the asset answer 404 at once; it never reaches a webhook. `analyzed` follows
+ * `ready` once the image facts are recorded (with `error` when the image could not be decoded:
+ * the asset stays ready, its facts null); it is not a status an asset ever has.
  */
-export const ASSET_EVENT_STATUSES = [...ASSET_STATUSES, 'deleted'] as const;
+export const ASSET_EVENT_STATUSES = [...ASSET_STATUSES, 'deleted', 'analyzed'] as const;
 export const assetEvent = z.object({
   assetId: z.string(),
   status: z.enum(ASSET_EVENT_STATUSES),

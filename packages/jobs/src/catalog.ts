@@ -1,3 +1,4 @@
+import { analyzeJob } from './analyze.job.js';
 import { erasureJob } from './erasure.job.js';
 import { finalizeUploadJob } from './finalize-upload.job.js';
 import { maintenanceJob } from './maintenance.job.js';
@@ -14,6 +15,7 @@ export const catalog = {
   webhook: webhookJob,
   maintenance: maintenanceJob,
   erasure: erasureJob,
+  analyze: analyzeJob,
 } as const;
 
 export type Catalog = typeof catalog;

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'conflict',
   'idempotency_conflict',
   'asset_deleted',
+  'not_analyzed',
   'unsupported_type',
   'too_large',
   'rate_limited',
@@ -101,6 +102,7 @@ export const errors = {
       'telegram_file_mismatch',
       `fileUniqueId ${JSON.stringify(claimed)} was given, but getFile answered ${JSON.stringify(actual)} for this fileId`,
     ),
+  notAnalyzed: (reason: string) => permanent('not_analyzed', `no perceptual hash to compare: ${reason}`),
   uploadExpired: () => permanent('upload_expired', 'the upload was never completed before its URL expired'),
   storeUnavailable: (op: string, cause?: unknown) =>
     new AppError('store_unavailable', `object store failed during ${op}`, { cause }),

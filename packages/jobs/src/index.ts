@@ -1,3 +1,4 @@
+export * from './analyze.job.js';
 export * from './asset.js';
 export * from './asset-view.js';
 export * from './asset-removal.js';

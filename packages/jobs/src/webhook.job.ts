@@ -13,8 +13,11 @@ export const webhookJob = defineJob({
   name: 'webhook',
   payload: z.object({
     assetId: z.string().uuid(),
-    /** The terminal status that triggered the delivery (the body is re-read; this is for logs and Bull Board). */
-    status: z.enum(['ready', 'failed', 'expired']),
+    /**
+     * What triggered the delivery: a terminal status, or `analyzed` (the image facts arrived; a
+     * second delivery of the same asset, its own job id and deliveryId). The body is re-read.
+     */
+    status: z.enum(['ready', 'failed', 'expired', 'analyzed']),
   }),
   result: z.object({
     assetId: z.string(),

@@ -14,6 +14,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   request_timeout: 408,
   conflict: 409,
   idempotency_conflict: 409,
+  not_analyzed: 409,
   asset_deleted: 410,
   object_missing: 409,
   upload_expired: 410,

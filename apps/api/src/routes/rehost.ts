@@ -50,6 +50,10 @@ async function announceReady(ctx: ApiContext, asset: Asset): Promise<void> {
     url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, asset.key!),
   });
   if (asset.callbackUrl) await ctx.queues.enqueue('webhook', { assetId: asset.id, status: 'ready' });
+  // Its facts are those of the object it shares: the analyze job copies them (or decodes, if none yet).
+  await ctx.queues
+    .enqueue('analyze', { assetId: asset.id })
+    .catch((err: unknown) => ctx.log.warn({ err, assetId: asset.id }, 'analyze not enqueued; the backfill will pick it up'));
 }
 
 /** Seconds a client is asked to wait when the queue is over its depth limit. */

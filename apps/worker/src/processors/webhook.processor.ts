@@ -5,6 +5,7 @@ import {
   assetViewOf,
   catalog,
   isAppError,
+  jobIdFor,
   JobQueues,
   signWebhook,
   TERMINAL_STATUSES,
@@ -31,7 +32,8 @@ const webhooksOf = (ctx: WorkerContext): WebhooksRepo => {
 };
 
 const producers = new WeakMap<WorkerContext, JobQueues>();
-const queuesOf = (ctx: WorkerContext): JobQueues => {
+/** Producer-side queues of this worker process (webhooks, analyses), made once per context. */
+export const producerQueuesOf = (ctx: WorkerContext): JobQueues => {
   let queues = producers.get(ctx);
   if (!queues) {
     // Producer-side queues on the worker's shared connection: nothing of their own to close.
@@ -42,14 +44,20 @@ const queuesOf = (ctx: WorkerContext): JobQueues => {
 };
 
 /**
- * Called once an asset's job is terminal: queues its callback if it asked for one. The job
- * id is derived from the asset id, so announcing the same outcome twice sends one callback.
+ * Called once an asset's job is terminal, and again when its image facts arrive (`analyzed`):
+ * queues its callback if it asked for one. The job id is derived from the asset id (and
+ * `analyzed`), so announcing the same outcome twice sends one callback.
  */
 export async function enqueueWebhook(ctx: WorkerContext, event: AssetEvent, hasCallback?: boolean): Promise<void> {
-  if (!(TERMINAL_STATUSES as readonly string[]).includes(event.status)) return;
+  if (!(TERMINAL_STATUSES as readonly string[]).includes(event.status) && event.status !== 'analyzed') return;
   // `hasCallback` comes from the processor's own read of the asset; unknown → read it here.
   if (!(hasCallback ?? Boolean(await webhooksOf(ctx).callbackUrlFor(event.assetId)))) return;
-  await queuesOf(ctx).enqueue('webhook', { assetId: event.assetId, status: event.status as 'ready' | 'failed' | 'expired' });
+  await producerQueuesOf(ctx).enqueue(
+    'webhook',
+    { assetId: event.assetId, status: event.status as 'ready' | 'failed' | 'expired' | 'analyzed' },
+    // The facts' delivery is a second one for the same asset: its own job id (and deliveryId).
+    event.status === 'analyzed' ? { jobId: `${jobIdFor('webhook', event.assetId)}-analyzed` } : {},
+  );
 }
 
 /**

@@ -1,0 +1,96 @@
+import { AnalysisRepo, type AnalysisOutcome } from '@rehost/db';
+import { errors, publishAssetEvent } from '@rehost/jobs';
+import type { WorkerContext } from '../context.js';
+import { analyzeImage, UndecodableImage } from '../pipeline/image-facts.js';
+import type { Processor } from './types.js';
+import { enqueueWebhook, producerQueuesOf } from './webhook.processor.js';
+
+const repos = new WeakMap<WorkerContext, AnalysisRepo>();
+const analysisOf = (ctx: WorkerContext): AnalysisRepo => {
+  let repo = repos.get(ctx);
+  if (!repo) {
+    repo = new AnalysisRepo(ctx.sql);
+    repos.set(ctx, repo);
+  }
+  return repo;
+};
+
+/**
+ * Queues the analysis of an asset that just became ready. Called where readiness is announced
+ * (the worker's runner, the API's at-once path). Never fails the caller: the asset is ready
+ * whether or not its facts follow, and `pnpm rehost analyze` fills what a lost enqueue missed.
+ */
+export async function enqueueAnalyze(ctx: WorkerContext, assetId: string): Promise<void> {
+  await producerQueuesOf(ctx)
+    .enqueue('analyze', { assetId })
+    .catch((err: unknown) => ctx.log.warn({ err, assetId }, 'analyze not enqueued; the backfill will pick it up'));
+}
+
+/**
+ * Decodes the stored image once (or copies the facts of another asset holding the same object)
+ * and records placeholder, dominant colour and pHash; then announces `analyzed` on the event
+ * stream and to the asset's callback. An image that cannot be decoded ends `analyzed` with an
+ * error: facts null, reason recorded, the asset still ready. Store and database errors retry.
+ */
+export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, noteCallback }, ctx) => {
+  const { assetId } = data;
+  const asset = await ctx.assets.get(assetId);
+  noteCallback?.(Boolean(asset?.callbackUrl));
+  if (!asset || asset.status !== 'ready' || !asset.key) return { assetId, status: 'skipped' };
+  const repo = analysisOf(ctx);
+  if (asset.analyzedAt) {
+    // A retry after recording but before announcing: announce now. A second enqueue (backfill): nothing to do.
+    if (attemptsMade > 0) await announceAnalyzed(ctx, assetId, undefined, Boolean(asset.callbackUrl));
+    return { assetId, status: 'skipped' };
+  }
+
+  let outcome = await repo.sharedOutcome(assetId, asset.key);
+  const via = outcome ? 'copied' : 'decoded';
+  if (!outcome) outcome = await decodeStored(ctx, asset.key, asset.size ?? ctx.config.MAX_UPLOAD_BYTES);
+  // Deleted (or otherwise not ready) meanwhile: nothing recorded, nothing announced.
+  if (!(await repo.record(assetId, outcome))) return { assetId, status: 'skipped' };
+
+  const error = 'error' in outcome ? outcome.error : undefined;
+  ctx.onAnalysis?.(error ? 'undecodable' : via, error?.code);
+  if (error) log.info({ code: error.code, reason: error.message }, 'image could not be analysed; facts stay null');
+  else log.info({ via }, 'image analysed');
+  await announceAnalyzed(ctx, assetId, error, Boolean(asset.callbackUrl));
+  return { assetId, status: 'analyzed', via, ...(error ? { error } : {}) };
+};
+
+async function decodeStored(ctx: WorkerContext, key: string, size: number): Promise<AnalysisOutcome> {
+  const bytes = await readObject(ctx, key, size);
+  try {
+    return { facts: await analyzeImage(bytes, ctx.config.MAX_IMAGE_PIXELS) };
+  } catch (err) {
+    if (err instanceof UndecodableImage) return { error: { code: err.code, message: err.message } };
+    throw err;
+  }
+}
+
+/** The whole object in memory (sharp decodes from a buffer); bounded by its recorded size. */
+async function readObject(ctx: WorkerContext, key: string, size: number): Promise<Buffer> {
+  const body = await ctx.store.getStream(key);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > size) {
+      body.destroy();
+      throw errors.internal(`stored object ${key} is larger than its recorded ${size} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+async function announceAnalyzed(
+  ctx: WorkerContext,
+  assetId: string,
+  error: { code: string; message: string } | undefined,
+  hasCallback: boolean,
+): Promise<void> {
+  const event = { assetId, status: 'analyzed' as const, ...(error ? { error } : {}) };
+  await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
+  await enqueueWebhook(ctx, event, hasCallback);
+}
