@@ -32,6 +32,8 @@ function collector() {
   return {
     seen,
     onEvent: (e: StreamedEvent) => {
+      // Completion events only: `analyzed` (image facts, after `ready`) is analyze.test.ts's.
+      if (e.event.status === 'analyzed') return;
       seen.push(e);
       waiters.get(e.event.assetId)?.(e);
     },

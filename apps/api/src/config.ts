@@ -1,4 +1,4 @@
-import { resolvePublicBaseUrl, apiEnv, databaseEnv, limitsEnv, redisEnv, runtimeEnv, s3Env, telegramEnv, webhookEnv } from '@rehost/config';
+import { resolvePublicBaseUrl, analysisEnv, apiEnv, databaseEnv, limitsEnv, redisEnv, runtimeEnv, s3Env, telegramEnv, webhookEnv } from '@rehost/config';
 import { z } from 'zod';
 
 export const apiConfigSchema = runtimeEnv
@@ -6,6 +6,7 @@ export const apiConfigSchema = runtimeEnv
   .extend(redisEnv.shape)
   .extend(s3Env.shape)
   .extend(limitsEnv.shape)
+  .extend(analysisEnv.shape)
   .extend(apiEnv.shape)
   .extend(telegramEnv.shape)
   .extend(webhookEnv.shape)

@@ -1,4 +1,5 @@
 import {
+  analysisEnv,
   databaseEnv,
   limitsEnv,
   maintenanceEnv,
@@ -17,6 +18,7 @@ export const workerConfigSchema = runtimeEnv
   .extend(redisEnv.shape)
   .extend(s3Env.shape)
   .extend(limitsEnv.shape)
+  .extend(analysisEnv.shape)
   .extend(telegramEnv.shape)
   .extend(workerEnv.shape)
   .extend(webhookEnv.shape)

@@ -111,6 +111,14 @@ export const limitsEnv = z.object({
   OWNER_MAX_BYTES: int(0).optional(),
 });
 
+export const analysisEnv = z.object({
+  /**
+   * Analyse every image once it is ready (placeholder, dominant colour, pHash: the `analyze`
+   * queue). Off, no analysis is enqueued; `pnpm rehost analyze` fills the facts later. @defaultValue true
+   */
+  ANALYZE_IMAGES: bool.default(true),
+});
+
 /**
  * `name=token` pairs; tokens contain ':' so '=' separates. A value may end in `@origin` (a bot
  * served by another Bot API server, e.g. a local one): `big=123:AA…@http://telegram-bot-api:8081`.

@@ -51,6 +51,7 @@ async function announceReady(ctx: ApiContext, asset: Asset): Promise<void> {
   });
   if (asset.callbackUrl) await ctx.queues.enqueue('webhook', { assetId: asset.id, status: 'ready' });
   // Its facts are those of the object it shares: the analyze job copies them (or decodes, if none yet).
+  if (!ctx.config.ANALYZE_IMAGES) return;
   await ctx.queues
     .enqueue('analyze', { assetId: asset.id })
     .catch((err: unknown) => ctx.log.warn({ err, assetId: asset.id }, 'analyze not enqueued; the backfill will pick it up'));

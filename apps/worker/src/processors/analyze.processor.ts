@@ -17,10 +17,11 @@ const analysisOf = (ctx: WorkerContext): AnalysisRepo => {
 
 /**
  * Queues the analysis of an asset that just became ready. Called where readiness is announced
- * (the worker's runner, the API's at-once path). Never fails the caller: the asset is ready
+ * (the worker's runner; the API's at-once path does the same). Off with ANALYZE_IMAGES=false. Never fails the caller: the asset is ready
  * whether or not its facts follow, and `pnpm rehost analyze` fills what a lost enqueue missed.
  */
 export async function enqueueAnalyze(ctx: WorkerContext, assetId: string): Promise<void> {
+  if (!ctx.config.ANALYZE_IMAGES) return;
   await producerQueuesOf(ctx)
     .enqueue('analyze', { assetId })
     .catch((err: unknown) => ctx.log.warn({ err, assetId }, 'analyze not enqueued; the backfill will pick it up'));
