@@ -26,6 +26,8 @@ export const REQUIRED = {
   ],
   api_enqueue: ['req_per_s', 'p50_ms', 'p99_ms', 'baseline_queue_add_per_s'],
   finalize: ['jobs_per_s', 'baseline_jobs_per_s', 'ratio', 'cpu_ms_per_job', 'baseline_cpu_ms_per_job'],
+  analyze: ['baseline_ms_100kb', 'decode_ms_100kb', 'job_ms_100kb', 'baseline_ms_12mp', 'decode_ms_12mp', 'job_ms_12mp'],
+  similar: ['owner_assets', 'p50_ms', 'p99_ms', 'scan_p50_ms', 'scan_p99_ms', 'mismatches_vs_scan'],
 } as const;
 
 export type ScenarioKey = keyof typeof REQUIRED;

@@ -55,6 +55,18 @@ function rows(key: string, s: ScenarioResult): Row[] {
         [`jobs/s (${v('jobs')} × ~1 MB)`, v('jobs_per_s'), v('baseline_jobs_per_s'), t.throughput],
         ['worker / bare process CPU, ms per job', v('cpu_ms_per_job'), v('baseline_cpu_ms_per_job'), t.cpu],
       ];
+    case 'analyze':
+      return [
+        [`analysis of a ~100 KB JPEG (${v('bytes_100kb')} B), ms, vs bare sharp`, v('decode_ms_100kb'), v('baseline_ms_100kb'), t.ratio_100kb],
+        ['whole analyze job (store read, decode, record, event), ms, ~100 KB', v('job_ms_100kb'), v('baseline_ms_100kb')],
+        [`analysis of a 12 MP JPEG (${v('bytes_12mp')} B), ms, vs bare sharp`, v('decode_ms_12mp'), v('baseline_ms_12mp'), t.ratio_12mp],
+        ['whole analyze job, ms, 12 MP', v('job_ms_12mp'), v('baseline_ms_12mp')],
+      ];
+    case 'similar':
+      return [
+        [`similar p50 / p99, ms, maxDistance=8 (${v('owner_assets')} assets of one owner; bare = scan of the owner)`, `${num(v('p50_ms'))} / ${num(v('p99_ms'))}`, `${num(v('scan_p50_ms'))} / ${num(v('scan_p99_ms'))}`, t.p99],
+        ['similar p99, ms, maxDistance=10 / 16 (index)', `${num(v('p99_ms_d10'))} / ${num(v('p99_ms_d16'))}`, ''],
+      ];
     default:
       return [];
   }

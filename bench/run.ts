@@ -19,11 +19,13 @@ import { parseArgs } from 'node:util';
 import { checkResults, SCENARIO_KEYS, type ScenarioKey } from './check-results.js';
 import { type BenchContext, machineInfo, REPO_ROOT, RUNTIME, type ScenarioResult, stopAll } from './lib.js';
 import { writeReport } from './report.js';
+import { analyzeCost } from './scenarios/analyze.js';
 import { apiEnqueue } from './scenarios/api-enqueue.js';
 import { e2eSmall } from './scenarios/e2e-small.js';
 import { finalize } from './scenarios/finalize.js';
 import { memory } from './scenarios/memory.js';
 import { rehostStream } from './scenarios/rehost-stream.js';
+import { similar } from './scenarios/similar.js';
 import { checkStore, StoreUnavailableError, storeTarget } from './store-check.js';
 
 const scenarios: Record<ScenarioKey, (ctx: BenchContext) => Promise<ScenarioResult>> = {
@@ -32,6 +34,8 @@ const scenarios: Record<ScenarioKey, (ctx: BenchContext) => Promise<ScenarioResu
   e2e_small: e2eSmall,
   api_enqueue: apiEnqueue,
   finalize,
+  similar,
+  analyze: analyzeCost,
 };
 
 const { values: args } = parseArgs({

@@ -64,3 +64,19 @@ export async function twinsOf(png: Buffer): Promise<{ jpegQ70: Buffer; half: Buf
     exifRotated: await sharp(png).rotate(270).jpeg({ quality: 85 }).withMetadata({ orientation: 6 }).toBuffer(),
   };
 }
+
+/**
+ * The scene with sensor-like grain, as a JPEG: compresses like a photo does (800×600 at q80 is
+ * ~120 KB; 4000×3000 at q85, 12 MP, ~3.5 MB), where the clean scene would be far smaller.
+ */
+export async function grainyJpeg(seed: number, width: number, height: number, quality: number): Promise<Buffer> {
+  const grain = await sharp({
+    create: { width, height, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+  })
+    .png()
+    .toBuffer();
+  return sharp(Buffer.from(sceneSvg(seed, width, height)))
+    .composite([{ input: grain, blend: 'soft-light' }])
+    .jpeg({ quality })
+    .toBuffer();
+}
