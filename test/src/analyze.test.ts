@@ -137,6 +137,8 @@ describe('analysis after ready', () => {
   it('an image that cannot be decoded stays ready with null facts; the reason is on the `analyzed` event', async () => {
     // A ready asset whose stored bytes libvips refuses (verification would have stopped them on the way in).
     const ctx = stack.workerCtx!;
+    const counted: string[] = [];
+    ctx.onAnalysis = (outcome, reason) => counted.push(`${outcome}:${reason ?? ''}`);
     const id = randomUUID();
     const key = `i/${id}.png`;
     const bytes = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('but nothing after the signature')]);
@@ -147,6 +149,8 @@ describe('analysis after ready', () => {
     await stack.apiCtx.queues.enqueue('analyze', { assetId: id });
     const { event } = await events.next(id, 'analyzed');
     expect(event.error?.code).toBe('undecodable');
+    // Counted for the metrics (rehost_image_analyses_total{outcome="undecodable"}).
+    expect(counted).toContain('undecodable:undecodable');
     const view = (await stack.call(`/v1/assets/${id}`)).body;
     expect(view).toMatchObject({ status: 'ready', placeholder: null, dominantColor: null, phash: null });
     expect((await similar(id)).body.error.code).toBe('not_analyzed');
