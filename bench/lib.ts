@@ -550,6 +550,8 @@ export function assetCompletions(redis: Redis, prefix: string) {
   const seen = new Map<string, { at: number; event: AssetEvent }>();
   const waiters = new Set<() => void>();
   const sub = subscribeAssetEvents(redis, prefix, ({ event }) => {
+    // `analyzed` (image facts) follows `ready`: not a completion, and it must not replace it.
+    if (event.status === 'analyzed') return;
     seen.set(event.assetId, { at: performance.now(), event });
     for (const w of waiters) w();
   });
