@@ -14,7 +14,7 @@
  * owner's hashes are scanned instead (the same index, by its `ownerKey` prefix).
  */
 import type { Asset } from './generated/prisma/client.js';
-import { inTransaction, type SqlPool } from './sql.js';
+import type { SqlPool } from './sql.js';
 
 export interface ImageFactsRow {
   placeholder: string;
@@ -76,13 +76,22 @@ export function bandProbes(value: number, radius: number): number[] {
   return out;
 }
 
-const FACTS_UPDATE = `UPDATE "Asset" SET placeholder = $2, "dominantColor" = $3, phash = $4, "analysisError" = $5,
-    "analyzedAt" = now(), "updatedAt" = now()
-  WHERE id = $1 AND status = 'ready' AND "deletedAt" IS NULL RETURNING "ownerId"`;
-
-const PHASH_UPSERT = `INSERT INTO "AssetPhash" ("assetId", "ownerKey", phash, b0, b1, b2, b3) VALUES ($1, $2, $3::bigint, $4, $5, $6, $7)
-  ON CONFLICT ("assetId") DO UPDATE SET "ownerKey" = EXCLUDED."ownerKey", phash = EXCLUDED.phash,
-    b0 = EXCLUDED.b0, b1 = EXCLUDED.b1, b2 = EXCLUDED.b2, b3 = EXCLUDED.b3`;
+/**
+ * One statement, so one round trip and atomic: the facts on a live ready asset and, with a hash,
+ * its row in the band index. `recorded` says whether the asset was still live and ready.
+ */
+const RECORD = `WITH u AS (
+    UPDATE "Asset" SET placeholder = $2, "dominantColor" = $3, phash = $4, "analysisError" = $5,
+      "analyzedAt" = now(), "updatedAt" = now()
+    WHERE id = $1 AND status = 'ready' AND "deletedAt" IS NULL RETURNING "ownerId"
+  ), i AS (
+    INSERT INTO "AssetPhash" ("assetId", "ownerKey", phash, b0, b1, b2, b3)
+    SELECT $1, CASE WHEN u."ownerId" IS NULL THEN '' ELSE 'o' || u."ownerId" END, $6::bigint, $7, $8, $9, $10
+    FROM u WHERE $4::text IS NOT NULL
+    ON CONFLICT ("assetId") DO UPDATE SET "ownerKey" = EXCLUDED."ownerKey", phash = EXCLUDED.phash,
+      b0 = EXCLUDED.b0, b1 = EXCLUDED.b1, b2 = EXCLUDED.b2, b3 = EXCLUDED.b3
+  )
+  SELECT count(*)::int AS recorded FROM u`;
 
 /** Candidates → exact distance → live, ready assets, nearest first (ties: newest first). */
 const rankedSelect = (candidates: string) => `SELECT a.*, c.distance FROM (
@@ -102,29 +111,27 @@ export class AnalysisRepo {
 
   /**
    * Records the outcome on a live ready asset (false when it is not one any more) and, with a
-   * hash, indexes it for search — in one transaction, so a hash is searchable exactly when the
+   * hash, indexes it for search — in one statement, so a hash is searchable exactly when the
    * asset shows it.
    */
   async record(assetId: string, outcome: AnalysisOutcome): Promise<boolean> {
     const facts = 'facts' in outcome ? outcome.facts : null;
     const error = 'error' in outcome ? `${outcome.error.code}: ${outcome.error.message}` : null;
-    return inTransaction(this.pool, async (c) => {
-      const res = await c.query({
-        name: 'analysis_record',
-        text: FACTS_UPDATE,
-        values: [assetId, facts?.placeholder ?? null, facts?.dominantColor ?? null, facts?.phash ?? null, error?.slice(0, 1000) ?? null],
-      });
-      const row = res.rows[0] as { ownerId: string | null } | undefined;
-      if (!row) return false;
-      if (facts) {
-        await c.query({
-          name: 'analysis_index_phash',
-          text: PHASH_UPSERT,
-          values: [assetId, ownerKeyOf(row.ownerId), phashToBigint(facts.phash), ...bandsOf(facts.phash)],
-        });
-      }
-      return true;
+    const bands = facts ? bandsOf(facts.phash) : [null, null, null, null];
+    const res = await this.pool.query({
+      name: 'analysis_record',
+      text: RECORD,
+      values: [
+        assetId,
+        facts?.placeholder ?? null,
+        facts?.dominantColor ?? null,
+        facts?.phash ?? null,
+        error?.slice(0, 1000) ?? null,
+        facts ? phashToBigint(facts.phash) : null,
+        ...bands,
+      ],
     });
+    return (res.rows[0] as { recorded: number }).recorded > 0;
   }
 
   /**

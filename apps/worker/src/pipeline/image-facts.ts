@@ -83,26 +83,26 @@ export function factsOf(img: DecodedThumb): ImageFacts {
  * average of a two-tone picture.
  */
 export function dominantColorOf({ width, height, rgba }: DecodedThumb): string {
-  const bins = new Map<number, { w: number; r: number; g: number; b: number }>();
+  // Per bin: weight, then the weighted sums of r, g and b (4,096 bins × 4).
+  const bins = new Float64Array(4096 * 4);
+  let best = -1;
   for (let i = 0; i < width * height * 4; i += 4) {
     const a = rgba[i + 3]! / 255;
     if (a === 0) continue;
     const r = rgba[i]!;
     const g = rgba[i + 1]!;
     const b = rgba[i + 2]!;
-    const bin = ((r >> 4) << 8) | ((g >> 4) << 4) | (b >> 4);
-    const acc = bins.get(bin) ?? { w: 0, r: 0, g: 0, b: 0 };
-    acc.w += a;
-    acc.r += r * a;
-    acc.g += g * a;
-    acc.b += b * a;
-    bins.set(bin, acc);
+    const at = (((r >> 4) << 8) | ((g >> 4) << 4) | (b >> 4)) * 4;
+    bins[at] = bins[at]! + a;
+    bins[at + 1] = bins[at + 1]! + r * a;
+    bins[at + 2] = bins[at + 2]! + g * a;
+    bins[at + 3] = bins[at + 3]! + b * a;
+    if (best < 0 || bins[at]! > bins[best]!) best = at;
   }
-  let best: { w: number; r: number; g: number; b: number } | undefined;
-  for (const acc of bins.values()) if (!best || acc.w > best.w) best = acc;
-  if (!best) return '#000000';
-  const hex = (v: number) => Math.round(v / best!.w).toString(16).padStart(2, '0');
-  return `#${hex(best.r)}${hex(best.g)}${hex(best.b)}`;
+  if (best < 0) return '#000000';
+  const w = bins[best]!;
+  const hex = (v: number) => Math.round(v / w).toString(16).padStart(2, '0');
+  return `#${hex(bins[best + 1]!)}${hex(bins[best + 2]!)}${hex(bins[best + 3]!)}`;
 }
 
 /** cos((2x+1)uπ/2N) for the 8 lowest frequencies u over 32 samples x. */
