@@ -15,7 +15,7 @@ const ERROR_DESCRIPTIONS = {
   401: 'unauthorized: missing or invalid bearer token',
   403: "quota_exceeded: the owner is at OWNER_MAX_ASSETS or OWNER_MAX_BYTES",
   404: 'not_found',
-  409: 'conflict (object_missing: complete before the PUT; idempotency_conflict: a key reused with another body)',
+  409: 'conflict (object_missing: complete before the PUT; idempotency_conflict: a key reused with another body; not_analyzed: similar before the image facts exist)',
   410: 'gone (upload_expired; asset_deleted: a retry of a deleted asset\'s request)',
   413: 'too_large: the JSON body is over 64 KiB, or the declared size over MAX_UPLOAD_BYTES',
   415: 'unsupported_type: the body is not application/json, or the image type is not accepted',

@@ -4,20 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetIdParams, errorResponse, UUID } from './schemas.js';
-
-/** A whole number from the query string within [min, max]; absent or empty means `fallback`. */
-const queryInt = (min: number, max: number, fallback: number) =>
-  z
-    .string()
-    .optional()
-    .transform((v, c) => {
-      if (v === undefined || v === '') return fallback;
-      const n = /^\d{1,6}$/.test(v) ? Number(v) : Number.NaN;
-      if (Number.isInteger(n) && n >= min && n <= max) return n;
-      c.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
-      return z.NEVER;
-    });
+import { assetIdParams, errorResponses, queryInt, UUID } from './schemas.js';
 
 export const similarQuery = z.object({
   /** Largest Hamming distance between the 64-bit pHashes (0 = the same picture as far as the hash can tell). */
@@ -43,7 +30,7 @@ export const similarRoutes =
           tags: ['assets'],
           params: assetIdParams,
           querystring: similarQuery,
-          response: { 200: similarResponse, 400: errorResponse, 404: errorResponse, 409: errorResponse },
+          response: { 200: similarResponse, ...errorResponses(404, 409) },
         },
       },
       async (req) => {
