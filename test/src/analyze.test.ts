@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { RehostClient } from '@rehost/client';
 import { AssetsRepo } from '@rehost/db';
 import { createRedis, type Redis, type StreamedEvent, subscribeAssetEvents } from '@rehost/jobs';
 import { type BotApiDouble, startBotApiDouble } from '@rehost/testing';
@@ -197,6 +198,13 @@ describe('GET /v1/assets/:id/similar', () => {
     const wide = (await similar(original.id, '?maxDistance=32&limit=100')).body.items;
     for (const item of wide) expect(item.ownerId).toBe('sim');
     expect(wide.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('the client answers the same through similarAssets', async () => {
+    const client = new RehostClient({ baseUrl: stack.baseUrl, token: stack.token });
+    const items = await client.similarAssets(original.id, { maxDistance: 10, limit: 2 });
+    expect(items.map((i) => i.id)).toEqual((await similar(original.id, '?maxDistance=10&limit=2')).body.items.map((i: any) => i.id));
+    expect(items[0]!.distance).toBe(hammingDistance(original.phash, items[0]!.phash!));
   });
 
   it('assets without an owner match only each other', async () => {

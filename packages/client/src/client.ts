@@ -95,6 +95,9 @@ export interface ListAssetsFilter {
 }
 
 const assetPage = z.object({ items: z.array(assetView), nextCursor: z.string().nullable() });
+const similarPage = z.object({ items: z.array(assetView.extend({ distance: z.number() })) });
+/** An asset that shows the same picture, with the Hamming distance of the perceptual hashes. */
+export type SimilarAsset = AssetView & { distance: number };
 const ownerUsage = z.object({ ownerId: z.string(), assets: z.number(), bytes: z.number(), pending: z.number() });
 export type OwnerUsage = z.infer<typeof ownerUsage>;
 const erasureStarted = z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) });
@@ -204,6 +207,25 @@ export class RehostClient {
 
   getAsset(assetId: string, opts: { signal?: AbortSignal } = {}): Promise<AssetView> {
     return this.request('GET', `/v1/assets/${encodeURIComponent(assetId)}`, { schema: assetView, signal: opts.signal });
+  }
+
+  /**
+   * The same owner's assets showing the same picture: perceptual hash within `maxDistance` bits
+   * (0–32, default 10), nearest first, at most `limit` (1–100, default 20). A 409 `not_analyzed`
+   * (RehostApiError) means the asset's image facts are not there yet (or it could not be decoded).
+   */
+  async similarAssets(
+    assetId: string,
+    opts: { maxDistance?: number; limit?: number; signal?: AbortSignal } = {},
+  ): Promise<SimilarAsset[]> {
+    const query = new URLSearchParams();
+    if (opts.maxDistance !== undefined) query.set('maxDistance', String(opts.maxDistance));
+    if (opts.limit !== undefined) query.set('limit', String(opts.limit));
+    const page = await this.request('GET', `/v1/assets/${encodeURIComponent(assetId)}/similar?${query}`, {
+      schema: similarPage,
+      signal: opts.signal,
+    });
+    return page.items;
   }
 
   /** Deletes an asset (its object too, unless another asset shares it). */

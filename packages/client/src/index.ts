@@ -9,6 +9,7 @@ export {
   type RehostAccepted,
   type RehostClientOptions,
   type RetryInfo,
+  type SimilarAsset,
   type TelegramRehostOptions,
   type WaitOptions,
 } from './client.js';
