@@ -28,6 +28,7 @@ export const REQUIRED = {
   finalize: ['jobs_per_s', 'baseline_jobs_per_s', 'ratio', 'cpu_ms_per_job', 'baseline_cpu_ms_per_job'],
   analyze: ['baseline_ms_100kb', 'decode_ms_100kb', 'job_ms_100kb', 'baseline_ms_12mp', 'decode_ms_12mp', 'job_ms_12mp'],
   similar: ['owner_assets', 'p50_ms', 'p99_ms', 'scan_p50_ms', 'scan_p99_ms', 'mismatches_vs_scan'],
+  list: ['owner_assets', 'pages', 'p50_ms', 'p99_ms'],
 } as const;
 
 export type ScenarioKey = keyof typeof REQUIRED;

@@ -67,6 +67,8 @@ function rows(key: string, s: ScenarioResult): Row[] {
         [`similar p50 / p99, ms, maxDistance=8 (${v('owner_assets')} assets of one owner; bare = scan of the owner)`, `${num(v('p50_ms'))} / ${num(v('p99_ms'))}`, `${num(v('scan_p50_ms'))} / ${num(v('scan_p99_ms'))}`, t.p99],
         ['similar p99, ms, maxDistance=10 / 16 (index)', `${num(v('p99_ms_d10'))} / ${num(v('p99_ms_d16'))}`, ''],
       ];
+    case 'list':
+      return [[`one page of GET /v1/assets?ownerId= (50 of ${v('owner_assets')}), p50 / p99, ms`, `${num(v('p50_ms'))} / ${num(v('p99_ms'))}`, '', t.p99]];
     default:
       return [];
   }

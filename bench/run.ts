@@ -26,6 +26,7 @@ import { finalize } from './scenarios/finalize.js';
 import { memory } from './scenarios/memory.js';
 import { rehostStream } from './scenarios/rehost-stream.js';
 import { similar } from './scenarios/similar.js';
+import { list } from './scenarios/list.js';
 import { checkStore, StoreUnavailableError, storeTarget } from './store-check.js';
 
 const scenarios: Record<ScenarioKey, (ctx: BenchContext) => Promise<ScenarioResult>> = {
@@ -35,6 +36,7 @@ const scenarios: Record<ScenarioKey, (ctx: BenchContext) => Promise<ScenarioResu
   api_enqueue: apiEnqueue,
   finalize,
   similar,
+  list,
   analyze: analyzeCost,
 };
 
