@@ -11,11 +11,20 @@ import type { Semaphore } from './semaphore.js';
  *
  * BullMQ fetches the next job inside the completion of the last one (`moveToCompleted(…, fetchNext)`),
  * past `moveToActive`: that shortcut is turned off here so that every activation goes through the pool.
+ *
+ * BullMQ's main loop fetches jobs one after another (up to `concurrency`) and starts processing
+ * them only once it stops fetching. A fetch that waited for a slot while this Worker holds fetched,
+ * not yet started jobs would wait on itself — and with several queues backlogged, every Worker
+ * would (a deadlock: all slots held by jobs that never start). So a Worker waits for a slot only
+ * when it holds none unstarted; otherwise it takes a free slot or fetches nothing, and its loop
+ * goes on to start what it has.
  */
 export class PooledWorker extends Worker {
   readonly #pool: Semaphore;
   /** Pool slots of the jobs this Worker holds active, by the job's lock token. */
   readonly #held = new Map<string, () => void>();
+  /** Jobs this Worker moved to active whose processing has not started yet. */
+  #unstarted = 0;
 
   constructor(name: string, processor: Processor, opts: WorkerOptions, pool: Semaphore) {
     // Not started by the base constructor: the pool must be set before the first fetch.
@@ -25,7 +34,8 @@ export class PooledWorker extends Worker {
   }
 
   protected override async moveToActive(token: string, name?: string): Promise<Job> {
-    const release = await this.#pool.acquire();
+    const release = this.#unstarted > 0 ? this.#pool.tryAcquire() : await this.#pool.acquire();
+    if (!release) return undefined as unknown as Job;
     // Closing while this fetch waited for a slot: take no new job.
     if (this.closing) {
       release();
@@ -33,8 +43,10 @@ export class PooledWorker extends Worker {
     }
     try {
       const job = await super.moveToActive(token, name);
-      if (job) this.#held.set(token, release);
-      else release();
+      if (job) {
+        this.#held.set(token, release);
+        this.#unstarted++;
+      } else release();
       return job;
     } catch (err) {
       release();
@@ -43,6 +55,7 @@ export class PooledWorker extends Worker {
   }
 
   override async processJob(job: Job, token: string): Promise<void | Job> {
+    this.#unstarted--;
     try {
       // No next job fetched inside the completion (see above): the main loop fetches it through moveToActive.
       return await super.processJob(job, token, () => false);

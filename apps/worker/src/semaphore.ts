@@ -13,6 +13,17 @@ export class Semaphore {
     } else {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
+    return this.releaser();
+  }
+
+  /** A slot now, or undefined when none is free (never waits; waiters keep their turn). */
+  tryAcquire(): (() => void) | undefined {
+    if (this.free === 0 || this.waiting.length > 0) return undefined;
+    this.free--;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
