@@ -1,7 +1,7 @@
 import type { Asset } from '@rehost/db';
 import type { AssetEvent } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
-import { publicUrlFor } from '@rehost/storage';
+import { publicKeyPrefixFor, publicUrlFor } from '@rehost/storage';
 import type { WorkerContext } from '../context.js';
 
 /**
@@ -42,5 +42,21 @@ export async function discardUnrecorded(ctx: WorkerContext, assetId: string, key
     if (asset?.key !== key) await ctx.store.delete(key);
   } catch (err) {
     log.warn({ err, key }, 'could not tell whether the stored object was recorded; left for the orphan report');
+  }
+}
+
+/**
+ * After a re-run recorded `key`: objects that earlier runs of the same asset wrote under its
+ * prefix and never recorded (a run killed, or cut off from the database, after its upload) are
+ * nobody's, and are deleted. Safe once the asset is ready on `key`: no other run of it can record
+ * another key any more, and other assets only ever share a recorded key.
+ */
+export async function sweepEarlierRuns(ctx: WorkerContext, assetId: string, key: string, log: Logger): Promise<void> {
+  try {
+    const stray = (await ctx.store.listKeys(publicKeyPrefixFor(assetId))).filter((k) => k !== key);
+    await Promise.all(stray.map((k) => ctx.store.delete(k)));
+    if (stray.length > 0) log.info({ deleted: stray.length }, 'objects of earlier runs deleted');
+  } catch (err) {
+    log.warn({ err }, 'objects of earlier runs not swept; left for the orphan report');
   }
 }

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import { isPreconditionFailed, newPublicKeyFor, publicUrlFor } from '@rehost/storage';
-import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
+import { discardUnrecorded, resultOf, settleLostReady, sweepEarlierRuns } from '../pipeline/settle-ready.js';
 import { storedFacts, storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type VerifiedImage, verifyImageStream } from '../pipeline/verify-image.js';
 import type { Processor } from './types.js';
@@ -80,6 +80,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
   await ctx.store.delete(stagingKey).catch((err) => log.warn({ err }, 'staging delete failed'));
   // Deleted or failed while we worked, or another run finished first: this run's copy is nobody's.
   if (!stored) return settleLostReady(ctx, assetId, key, log);
+  if (attemptsMade > 0) await sweepEarlierRuns(ctx, assetId, key, log);
   reportStored(img.size);
   ctx.onMetadataRemoved?.(img.metadataRemoved);
   log.info({ size: img.size, contentType: img.contentType }, 'upload verified');

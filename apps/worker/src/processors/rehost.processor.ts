@@ -8,7 +8,7 @@ import type { WorkerContext } from '../context.js';
 import { pauseBot } from '../pipeline/bot-pause.js';
 import { waitForBotSlot } from '../pipeline/bot-rate-gate.js';
 import { registerFollower, wakeFollowers } from '../pipeline/follower-wake.js';
-import { discardUnrecorded, resultOf, settleLostReady } from '../pipeline/settle-ready.js';
+import { discardUnrecorded, resultOf, settleLostReady, sweepEarlierRuns } from '../pipeline/settle-ready.js';
 import { storedFacts, storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type JobRun, type Processor, WaitAndRecheck } from './types.js';
 
@@ -162,7 +162,8 @@ async function overQuotaFails<T>(write: () => Promise<T>): Promise<T> {
 async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: Asset, stream: Readable, fileKey: string | null): Promise<AssetEvent> {
   const { assetId } = run.data;
   // An asset already `processing` when the job began had an earlier run that may have left parts.
-  const img = await storeVerifiedStream(ctx, assetId, stream, run.signal, { rerun: asset.status === 'processing' });
+  const rerun = asset.status === 'processing';
+  const img = await storeVerifiedStream(ctx, assetId, stream, run.signal, { rerun });
   const { key, contentType, size } = img;
   let stored: boolean;
   try {
@@ -174,6 +175,7 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   }
   // Deleted or failed meanwhile, or another run finished first: this run's object is nobody's.
   if (!stored) return settleLostReady(ctx, assetId, key, run.log);
+  if (rerun) await sweepEarlierRuns(ctx, assetId, key, run.log);
   if (fileKey) await wakeFollowers(ctx, fileKey, run.log);
   run.reportStored(size);
   ctx.onMetadataRemoved?.(img.metadataRemoved);
