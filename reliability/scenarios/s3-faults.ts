@@ -36,8 +36,9 @@ export const s3Faults: Scenario = {
       const uploads = addFiles(stage.bot, 's3u', nUploads, { size: 150_000 }); // bytes only: uploaded by clients
       const deadline = Date.now() + (run.smoke ? 60_000 : 150_000);
       const [rehosted, uploaded] = await Promise.all([
-        mapLimit([...large, ...small], 6, (f) => submitTelegram(client, f, { deadline })),
-        mapLimit(uploads, 3, (f) => submitUpload(client, f, deadline)),
+        // Three owners (rehosts and uploads), so the tally's usage recount has something to check.
+        mapLimit([...large, ...small], 6, (f, i) => submitTelegram(client, f, { deadline, ownerId: `s3-owner-${i % 3}` })),
+        mapLimit(uploads, 3, (f, i) => submitUpload(client, f, deadline, `s3-owner-${i % 3}`)),
       ]);
       const subs = [...rehosted, ...uploaded];
       const result = await tally(stage, subs, {
