@@ -70,6 +70,21 @@ export const erasure: Scenario = {
         return { status: res.status, body: text ? (JSON.parse(text) as T) : undefined };
       };
 
+      /** The setup's rehosts must be terminal before the erasure; if not, say where the jobs stand. */
+      const settledOrThrow = async (who: string, subs: Submission[]) => {
+        const { pending } = await stage.tracker.waitAll(
+          subs.flatMap((s) => [...s.assetIds]),
+          Math.min(deadline, Date.now() + 30_000),
+        );
+        if (pending.length === 0) return;
+        const counts = Object.fromEntries(
+          await Promise.all(
+            Object.entries(queues.queues).map(async ([name, q]) => [name, await q.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'failed')] as const),
+          ),
+        );
+        throw new Error(`${pending.length} of ${who}'s rehosts not terminal after 30 s; jobs: ${JSON.stringify(counts)}`);
+      };
+
       // 1. Y's assets first (the shared files' downloaders), then X's: rehosts, shares, uploads, held jobs.
       const ownFiles = addFiles(stage.bot, 'ex', n.own, { size: 40_000 });
       const sharedFiles = addFiles(stage.bot, 'es', n.shared, { size: 40_000 });
@@ -77,12 +92,12 @@ export const erasure: Scenario = {
       const heldFiles = addFiles(stage.bot, 'eh', n.held, { size: 40_000, pen: penDownload });
       const uploadFiles = addFiles(stage.bot, 'eu', n.pending, { size: 40_000 }); // bytes only
       const ySubs = await Promise.all([...yFiles, ...sharedFiles].map((f) => submitTelegram(client, f, { ownerId: Y, deadline, withUniqueId: true })));
-      await stage.tracker.waitAll(ySubs.flatMap((s) => [...s.assetIds]), deadline);
+      await settledOrThrow('Y', ySubs);
       const xSubs: Submission[] = await Promise.all([
         ...ownFiles.map((f) => submitTelegram(client, f, { ownerId: X, deadline })),
         ...sharedFiles.map((f) => submitTelegram(client, f, { ownerId: X, deadline, withUniqueId: true })),
       ]);
-      await stage.tracker.waitAll(xSubs.flatMap((s) => [...s.assetIds]), deadline);
+      await settledOrThrow('X', xSubs);
       const pendingIds: string[] = [];
       for (const [i, f] of uploadFiles.entries()) {
         const created = await client.createUpload({ contentType: 'image/png', size: f.bytes.length, ownerId: X });
