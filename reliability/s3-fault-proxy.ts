@@ -24,6 +24,8 @@ export interface S3FaultStats {
   resetsBefore: number;
   resetsMidBody: number;
   forwarded: number;
+  /** Held requests whose client closed the connection while they were held. */
+  heldClientsGone: number;
   /** Requests held by `hold` whose client had gone when let go (never forwarded). */
   droppedAfterHold: number;
 }
@@ -53,7 +55,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 
 export async function startS3FaultProxy(target: { host: string; port: number }, random: () => number = Math.random): Promise<S3FaultProxy> {
   let faults: S3Faults = { errorRate: 0, resetRate: 0 };
-  const stats: S3FaultStats = { requests: 0, errors: 0, resetsBefore: 0, resetsMidBody: 0, forwarded: 0, droppedAfterHold: 0 };
+  const stats: S3FaultStats = { requests: 0, errors: 0, resetsBefore: 0, resetsMidBody: 0, forwarded: 0, heldClientsGone: 0, droppedAfterHold: 0 };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let hold: ((method: string, path: string) => Promise<void> | undefined) | undefined;
 
@@ -61,8 +63,15 @@ export async function startS3FaultProxy(target: { host: string; port: number }, 
     stats.requests++;
     const held = hold?.(req.method ?? 'GET', req.url ?? '/');
     if (!held) return handle(req, res);
+    let gone = false;
+    const onClose = () => {
+      gone = true;
+      stats.heldClientsGone++;
+    };
+    req.socket.once('close', onClose);
     void held.then(() => {
-      if (req.socket.destroyed) {
+      req.socket.off('close', onClose);
+      if (gone || req.socket.destroyed) {
         stats.droppedAfterHold++;
         return;
       }
