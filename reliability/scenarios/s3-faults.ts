@@ -4,11 +4,12 @@
  * uploading clients reach S3 only through it (path style; the Host header is forwarded as
  * signed); the permanent URLs are read from the server directly.
  */
-import { startS3FaultProxy } from '../s3-fault-proxy.js';
+
 import { addFiles } from '../lib/files.js';
 import { openStage } from '../lib/stage.js';
 import { submitTelegram, submitUpload } from '../lib/submit.js';
 import { mapLimit, tally } from '../lib/tally.js';
+import { startS3FaultProxy } from '../s3-fault-proxy.js';
 import type { Scenario } from './types.js';
 
 export const s3Faults: Scenario = {
