@@ -17,6 +17,7 @@ import type { ScenarioResult } from './lib/tally.js';
 import { apiRestart } from './scenarios/api-restart.js';
 import { burst } from './scenarios/burst.js';
 import { deleteWhileRunning } from './scenarios/delete-while-running.js';
+import { erasure } from './scenarios/erasure.js';
 import { manyOwners } from './scenarios/many-owners.js';
 import { pgOutage } from './scenarios/pg-outage.js';
 import { redisDataLoss } from './scenarios/redis-data-loss.js';
@@ -29,7 +30,7 @@ import { workerFreeze } from './scenarios/worker-freeze.js';
 import { workerKill } from './scenarios/worker-kill.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS: Scenario[] = [workerKill, redisKill, pgOutage, s3Faults, telegramFaults, sameFile, apiRestart, burst, workerFreeze, redisDataLoss, deleteWhileRunning, manyOwners];
+const SCENARIOS: Scenario[] = [workerKill, redisKill, pgOutage, s3Faults, telegramFaults, sameFile, apiRestart, burst, workerFreeze, redisDataLoss, deleteWhileRunning, manyOwners, erasure];
 
 const args = process.argv.slice(2);
 const smoke = args.includes('--smoke');

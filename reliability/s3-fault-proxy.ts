@@ -24,6 +24,10 @@ export interface S3FaultStats {
   resetsBefore: number;
   resetsMidBody: number;
   forwarded: number;
+  /** Held requests whose client closed the connection while they were held. */
+  heldClientsGone: number;
+  /** Requests held by `hold` whose client had gone when let go (never forwarded). */
+  droppedAfterHold: number;
 }
 
 export interface S3FaultProxy {
@@ -32,6 +36,11 @@ export interface S3FaultProxy {
   readonly port: number;
   readonly stats: S3FaultStats;
   setFaults(f: S3Faults): void;
+  /**
+   * A test hook: `hold(method, path)` may return a promise the request waits for before it is
+   * judged and forwarded; a request whose client has gone meanwhile is dropped, as S3 never saw it.
+   */
+  setHold(hold: ((method: string, path: string) => Promise<void> | undefined) | undefined): void;
   close(): Promise<void>;
 }
 
@@ -46,11 +55,30 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 
 export async function startS3FaultProxy(target: { host: string; port: number }, random: () => number = Math.random): Promise<S3FaultProxy> {
   let faults: S3Faults = { errorRate: 0, resetRate: 0 };
-  const stats: S3FaultStats = { requests: 0, errors: 0, resetsBefore: 0, resetsMidBody: 0, forwarded: 0 };
+  const stats: S3FaultStats = { requests: 0, errors: 0, resetsBefore: 0, resetsMidBody: 0, forwarded: 0, heldClientsGone: 0, droppedAfterHold: 0 };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  let hold: ((method: string, path: string) => Promise<void> | undefined) | undefined;
 
   const server = http.createServer((req, res) => {
     stats.requests++;
+    const held = hold?.(req.method ?? 'GET', req.url ?? '/');
+    if (!held) return handle(req, res);
+    let gone = false;
+    const onClose = () => {
+      gone = true;
+      stats.heldClientsGone++;
+    };
+    req.socket.once('close', onClose);
+    void held.then(() => {
+      req.socket.off('close', onClose);
+      if (gone || req.socket.destroyed) {
+        stats.droppedAfterHold++;
+        return;
+      }
+      handle(req, res);
+    });
+  });
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const roll = random();
     if (roll < faults.resetRate / 2) {
       stats.resetsBefore++;
@@ -105,7 +133,7 @@ export async function startS3FaultProxy(target: { host: string; port: number }, 
     });
     upstream.on('error', () => req.socket.destroy());
     req.pipe(upstream);
-  });
+  };
   server.keepAliveTimeout = 30_000;
 
   await new Promise<void>((resolve, reject) => {
@@ -122,6 +150,9 @@ export async function startS3FaultProxy(target: { host: string; port: number }, 
     stats,
     setFaults(f) {
       faults = f;
+    },
+    setHold(h) {
+      hold = h;
     },
     close() {
       agent.destroy();

@@ -50,6 +50,8 @@ export interface Stage {
   tracker: EventTracker;
   /** Child processes started so far (workers and APIs). */
   procs: AppProcess[];
+  /** The API started last and not stopped since (what the tally asks), if any. */
+  apiBaseUrl: string | undefined;
   startApi(opts?: { child?: boolean; port?: number; env?: Record<string, string> }): Promise<ApiHandle>;
   startWorker(opts?: { env?: Record<string, string> }): Promise<AppProcess>;
   client(baseUrl: string, opts?: Partial<RehostClientOptions>): RehostClient;
@@ -115,6 +117,7 @@ export async function openStage(
     token,
     tracker,
     procs,
+    apiBaseUrl: undefined,
     async startApi(opts = {}) {
       const apiEnv = { ...stage.env, ...opts.env };
       if (opts.child) {
@@ -122,18 +125,27 @@ export async function openStage(
         const proc = track(startApp('api', { ...apiEnv, API_PORT: String(port), API_HOST: '127.0.0.1' }));
         Object.defineProperty(proc, 'name', { value: `api-${++counter}` });
         await proc.waitForLine(apiListening, 30_000);
-        return { baseUrl: `http://127.0.0.1:${port}`, proc, stop: () => proc.stop(5_000) };
+        const baseUrl = `http://127.0.0.1:${port}`;
+        stage.apiBaseUrl = baseUrl;
+        const forget = () => {
+          if (stage.apiBaseUrl === baseUrl) stage.apiBaseUrl = undefined;
+        };
+        proc.exited.then(forget, forget);
+        return { baseUrl, proc, stop: () => proc.stop(5_000) };
       }
       const log = createLogger({ name: 'api', level: 'warn', destination: createWriteStream(path.join(dir, `api-inprocess-${++counter}.log`)) });
       const ctx = await createApiContext(parseEnv(apiConfigSchema, { ...process.env, ...apiEnv }), log);
       const app = await buildApp(ctx);
       await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' });
+      const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      stage.apiBaseUrl = baseUrl;
       const close = async () => {
+        if (stage.apiBaseUrl === baseUrl) stage.apiBaseUrl = undefined;
         await app.close();
         await ctx.close();
       };
       inProcess.push({ ctx, close });
-      return { baseUrl: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, stop: close };
+      return { baseUrl, stop: close };
     },
     async startWorker(opts = {}) {
       const proc = track(startApp('worker', { ...stage.env, ...opts.env }));

@@ -9,7 +9,10 @@
  * - duplicates: objects under `i/` beyond one per distinct source file (a stray object that no
  *   live asset refers to counts too), plus assets beyond one per idempotency key the clients sent;
  * - leftovers under `staging/`: objects of assets that are terminal or deleted (or unknown),
- *   reported as a failed check.
+ *   reported as a failed check;
+ * - usage: for every owner with an asset row (and any the scenario names), `GET
+ *   /v1/owners/:ownerId/usage` equals a recount from the rows (live, not failed or expired:
+ *   count; `size` of ready ones; `declaredSize` of the others), a failed check otherwise.
  */
 import { TERMINAL_STATUSES } from '../../packages/jobs/src/index.js';
 import { sha256 } from '../../packages/testing/src/index.js';
@@ -87,6 +90,7 @@ interface Row {
   size: number | null;
   errorCode: string | null;
   deletedAt: Date | null;
+  ownerId: string | null;
 }
 
 /** Every key under `prefix` (all pages). */
@@ -116,7 +120,7 @@ export async function fetchServed(stage: Stage, key: string): Promise<{ sha256: 
 export const readAssets = async (stage: Stage): Promise<Row[]> => {
   const { db } = stage.services;
   const { rows } = await db.query<Row>(
-    `SELECT id, status, key, "stagingKey", sha256, size, "errorCode", "deletedAt" FROM "${db.schema}"."Asset"`,
+    `SELECT id, status, key, "stagingKey", sha256, size, "errorCode", "deletedAt", "ownerId" FROM "${db.schema}"."Asset"`,
   );
   return rows;
 };
@@ -124,7 +128,7 @@ export const readAssets = async (stage: Stage): Promise<Row[]> => {
 export async function tally(
   stage: Stage,
   subs: Submission[],
-  opts: { deadline: number; name: string; fault: string; started: number; checks?: Check[]; notes?: Record<string, unknown> },
+  opts: { deadline: number; name: string; fault: string; started: number; checks?: Check[]; notes?: Record<string, unknown>; owners?: string[] },
 ): Promise<ScenarioResult> {
   const ids = subs.flatMap((s) => [...s.assetIds]);
   const answeredTerminal = new Set(subs.flatMap((s) => [...s.answeredTerminal]));
@@ -239,7 +243,8 @@ export async function tally(
     for (const file of files) objectsPerFile.set(file, [...(objectsPerFile.get(file) ?? []), key]);
   }
   for (const [file, keys] of objectsPerFile) {
-    const extra = file.startsWith('(no submission') ? keys.length : keys.length - 1;
+    // An object no live asset refers to is a stray: every one counts.
+    const extra = file.startsWith('(no live asset') ? keys.length : keys.length - 1;
     if (extra > 0) {
       duplicates += extra;
       problems.push(`${file}: ${keys.length} objects (${keys.slice(0, 3).join(', ')})`);
@@ -266,6 +271,14 @@ export async function tally(
     ...(leftovers.length ? { detail: `${leftovers.length}: ${leftovers.slice(0, 3).join(', ')}` } : {}),
   });
 
+  const owners = [...new Set([...rows.map((r) => r.ownerId).filter((o): o is string => Boolean(o)), ...(opts.owners ?? [])])].sort();
+  const usageOff = await usageMismatches(stage, owners);
+  checks.push({
+    name: `usage of every owner (${owners.length}) equals a recount of its assets`,
+    ok: usageOff.length === 0,
+    ...(usageOff.length ? { detail: `${usageOff.length} off: ${usageOff.slice(0, 3).join('; ')}` } : {}),
+  });
+
   return {
     name: opts.name,
     fault: opts.fault,
@@ -284,11 +297,58 @@ export async function tally(
       danglingMultipartUploads: dangling.length,
       stagingObjects: staging.length,
       stagingLeftovers: leftovers.length,
+      owners: owners.length,
+      usageMismatches: usageOff.length,
       eventsSeen: stage.tracker.all.length,
     },
     failedCodes,
     problems: problems.slice(0, 20),
   };
+}
+
+export interface Usage {
+  ownerId: string;
+  assets: number;
+  bytes: number;
+  pending: number;
+}
+
+/** An owner's usage recounted from its rows: what `OwnerUsage` must always equal. */
+export async function recountUsage(stage: Stage, ownerId: string): Promise<Usage> {
+  const { db } = stage.services;
+  const { rows } = await db.query<{ assets: number; bytes: string; pending: string }>(
+    `SELECT count(*)::int AS assets,
+       COALESCE(sum(CASE WHEN status = 'ready' THEN size ELSE 0 END), 0)::bigint AS bytes,
+       COALESCE(sum(CASE WHEN status <> 'ready' THEN COALESCE("declaredSize", 0) ELSE 0 END), 0)::bigint AS pending
+     FROM "${db.schema}"."Asset" WHERE "ownerId" = $1 AND "deletedAt" IS NULL AND status NOT IN ('failed', 'expired')`,
+    [ownerId],
+  );
+  return { ownerId, assets: rows[0]!.assets, bytes: Number(rows[0]!.bytes), pending: Number(rows[0]!.pending) };
+}
+
+/** `GET /v1/owners/:ownerId/usage` through the scenario's API (one is started if none runs). */
+export async function usageOf(stage: Stage, ownerId: string, baseUrl?: string): Promise<Usage | { status: number }> {
+  baseUrl ??= stage.apiBaseUrl ?? (await stage.startApi()).baseUrl;
+  const res = await fetch(`${baseUrl}/v1/owners/${encodeURIComponent(ownerId)}/usage`, { headers: { authorization: `Bearer ${stage.token}` } });
+  if (res.status !== 200) {
+    await res.arrayBuffer().catch(() => undefined);
+    return { status: res.status };
+  }
+  return (await res.json()) as Usage;
+}
+
+/** Owners whose usage (API) differs from the recount, described. */
+async function usageMismatches(stage: Stage, owners: string[]): Promise<string[]> {
+  const off: string[] = [];
+  if (owners.length === 0) return off;
+  const baseUrl = stage.apiBaseUrl ?? (await stage.startApi()).baseUrl;
+  const same = (a: Usage | { status: number }, b: Usage) =>
+    'assets' in a && a.ownerId === b.ownerId && a.assets === b.assets && a.bytes === b.bytes && a.pending === b.pending;
+  await mapLimit(owners, 8, async (ownerId) => {
+    const [got, want] = await Promise.all([usageOf(stage, ownerId, baseUrl), recountUsage(stage, ownerId)]);
+    if (!same(got, want)) off.push(`${ownerId}: API ${JSON.stringify(got)}, rows ${JSON.stringify({ ...want, ownerId: undefined })}`);
+  });
+  return off;
 }
 
 /** Runs `fn` for every item with at most `limit` in flight. */

@@ -4,11 +4,12 @@
  * uploading clients reach S3 only through it (path style; the Host header is forwarded as
  * signed); the permanent URLs are read from the server directly.
  */
-import { startS3FaultProxy } from '../s3-fault-proxy.js';
+
 import { addFiles } from '../lib/files.js';
 import { openStage } from '../lib/stage.js';
 import { submitTelegram, submitUpload } from '../lib/submit.js';
 import { mapLimit, tally } from '../lib/tally.js';
+import { startS3FaultProxy } from '../s3-fault-proxy.js';
 import type { Scenario } from './types.js';
 
 export const s3Faults: Scenario = {
@@ -36,8 +37,9 @@ export const s3Faults: Scenario = {
       const uploads = addFiles(stage.bot, 's3u', nUploads, { size: 150_000 }); // bytes only: uploaded by clients
       const deadline = Date.now() + (run.smoke ? 60_000 : 150_000);
       const [rehosted, uploaded] = await Promise.all([
-        mapLimit([...large, ...small], 6, (f) => submitTelegram(client, f, { deadline })),
-        mapLimit(uploads, 3, (f) => submitUpload(client, f, deadline)),
+        // Three owners (rehosts and uploads), so the tally's usage recount has something to check.
+        mapLimit([...large, ...small], 6, (f, i) => submitTelegram(client, f, { deadline, ownerId: `s3-owner-${i % 3}` })),
+        mapLimit(uploads, 3, (f, i) => submitUpload(client, f, deadline, `s3-owner-${i % 3}`)),
       ]);
       const subs = [...rehosted, ...uploaded];
       const result = await tally(stage, subs, {

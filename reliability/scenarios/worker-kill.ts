@@ -25,7 +25,8 @@ export const workerKill: Scenario = {
       const victim = await stage.startWorker();
       const deadline = Date.now() + (run.smoke ? 60_000 : 120_000);
       // The victim alone takes the first jobs; the survivor starts meanwhile and takes the rest.
-      const submitted = Promise.all(files.map((f) => submitTelegram(client, f, { deadline })));
+      // Two owners, so the tally's usage recount has something to check.
+      const submitted = Promise.all(files.map((f, i) => submitTelegram(client, f, { deadline, ownerId: `wk-owner-${i % 2}` })));
       const survivor = await stage.startWorker();
       const store = stage.services.bucket.store;
       const open = await until(() => store.listMultipartUploads('i/'), (u) => u.length >= Math.min(n, 2), 30_000, 50);
