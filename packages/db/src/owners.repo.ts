@@ -112,11 +112,42 @@ export class OwnersRepo {
     await this.pool.query({ name: 'erasure_count', text: `UPDATE "Erasure" SET deleted = deleted + $2 WHERE id = $1`, values: [id, n] });
   }
 
-  /** Done: the record keeps its counts only (the owner's id goes). */
+  /**
+   * The owner's assets covered by the erasure that are gone already (deleted since it started:
+   * by this erasure, perhaps by a run cut short before it deleted their objects), a page at a time.
+   */
+  async erasedAssets(e: ErasureRecord, limit: number, afterId?: string): Promise<{ id: string; key: string | null; stagingKey: string | null }[]> {
+    const res = await this.pool.query({
+      name: 'erasure_erased',
+      text: `SELECT id, "key", "stagingKey" FROM "Asset"
+        WHERE "ownerId" = $1 AND "createdAt" <= $2::timestamp AND "deletedAt" >= $3::timestamp AND ($4::uuid IS NULL OR id > $4::uuid)
+        ORDER BY id LIMIT $5`,
+      values: [e.ownerId, toSqlTimestamp(e.cutoff), toSqlTimestamp(e.startedAt), afterId ?? null, limit],
+    });
+    return res.rows;
+  }
+
+  /** Which of `keys` a live asset still refers to. */
+  async liveKeys(keys: string[]): Promise<Set<string>> {
+    const res = await this.pool.query({
+      name: 'owner_live_keys',
+      text: `SELECT DISTINCT "key" FROM "Asset" WHERE "key" = ANY($1::text[]) AND "deletedAt" IS NULL`,
+      values: [keys],
+    });
+    return new Set(res.rows.map((r: { key: string }) => r.key));
+  }
+
+  /**
+   * Done: `deleted` is counted from the rows (every covered asset gone since the erasure began,
+   * whichever run removed it), and the record keeps its counts only (the owner's id goes).
+   */
   async finishErasure(id: string): Promise<void> {
     await this.pool.query({
       name: 'erasure_finish',
-      text: `UPDATE "Erasure" SET status = 'done', "finishedAt" = now(), "ownerId" = NULL WHERE id = $1 AND status = 'running'`,
+      text: `UPDATE "Erasure" e SET status = 'done', "finishedAt" = now(), "ownerId" = NULL,
+          deleted = (SELECT count(*)::int FROM "Asset" a
+            WHERE a."ownerId" = e."ownerId" AND a."createdAt" <= e.cutoff AND a."deletedAt" >= e."startedAt")
+        WHERE id = $1 AND status = 'running'`,
       values: [id],
     });
   }

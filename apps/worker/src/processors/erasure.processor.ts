@@ -18,6 +18,19 @@ export const erasure: Processor<'erasure'> = async ({ data, log }, ctx) => {
   if (!record) return { erasureId: data.erasureId, status: 'gone', deleted: 0 };
   if (record.status === 'done' || !record.ownerId) return { erasureId: record.id, status: 'done', deleted: record.deleted };
   const removal = removalFor(ctx);
+  // A run cut short may have soft-deleted assets and died before their objects and events:
+  // finish those first (deleting an object no live asset refers to, announcing again is harmless).
+  for (let after: string | undefined; ; ) {
+    const gone = await owners.erasedAssets(record, PAGE, after);
+    if (gone.length === 0) break;
+    const live = await owners.liveKeys(gone.flatMap((a) => (a.key ? [a.key] : [])));
+    for (const a of gone) {
+      const keys = [a.stagingKey, a.key && !live.has(a.key) ? a.key : null].filter((k): k is string => Boolean(k));
+      await Promise.all(keys.map((k) => removal.deleteObject(k).catch((err) => removal.warn(err, 'object delete failed'))));
+      await removal.publish({ assetId: a.id, status: 'deleted' }).catch((err) => removal.warn(err, 'deleted event not published'));
+    }
+    after = gone[gone.length - 1]!.id;
+  }
   let deleted = 0;
   for (;;) {
     const ids = await owners.erasableAssets(record.ownerId, record.cutoff, PAGE);
@@ -30,8 +43,9 @@ export const erasure: Processor<'erasure'> = async ({ data, log }, ctx) => {
     }
   }
   await owners.finishErasure(record.id);
-  log.info({ deleted }, 'owner erased');
-  return { erasureId: record.id, status: 'done', deleted: record.deleted + deleted };
+  const finished = await owners.getErasure(record.id);
+  log.info({ deleted: finished?.deleted }, 'owner erased');
+  return { erasureId: record.id, status: 'done', deleted: finished?.deleted ?? record.deleted + deleted };
 };
 
 function removalFor(ctx: WorkerContext) {
