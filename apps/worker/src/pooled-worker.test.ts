@@ -24,8 +24,9 @@ describe('PooledWorker (real Redis)', () => {
     let maxInUse = 0;
     let finished!: () => void;
     const all = new Promise<void>((resolve) => (finished = resolve));
+    const connections = names.map(() => r.redis.duplicate());
     const workers = names.map(
-      (n) =>
+      (n, i) =>
         new PooledWorker(
           n,
           async () => {
@@ -33,7 +34,7 @@ describe('PooledWorker (real Redis)', () => {
             await new Promise((res) => setTimeout(res, 20));
             if (++done === 40) finished();
           },
-          { connection: r.redis.duplicate(), prefix: r.prefix, concurrency: 4 },
+          { connection: connections[i]!, prefix: r.prefix, concurrency: 4 },
           pool,
         ),
     );
@@ -45,6 +46,7 @@ describe('PooledWorker (real Redis)', () => {
     } finally {
       await Promise.all(workers.map((w) => w.close(true)));
       await Promise.all(queues.map((q) => q.close()));
+      for (const c of connections) c.disconnect();
     }
   });
 });
