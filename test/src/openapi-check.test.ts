@@ -55,6 +55,23 @@ describe('the OpenAPI response validator', () => {
     validator.violations.length = 0;
   });
 
+  it('the ops routes and the owner routes answer as documented (through the stack\'s own validator)', async () => {
+    expect((await stack.call('/healthz')).status).toBe(200);
+    expect((await stack.call('/readyz')).status).toBe(200);
+    const metrics = await fetch(`${stack.baseUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    await metrics.text();
+    // No such owner: usage is all zero (not a 404), and an erasure still starts.
+    expect(await stack.call('/v1/owners/openapi-nobody/usage')).toMatchObject({ status: 200, body: { ownerId: 'openapi-nobody', assets: 0, bytes: 0, pending: 0 } });
+    // A DELETE may carry a body: a non-JSON one is a 415.
+    const typed = await stack.call('/v1/owners/openapi-nobody/assets', { method: 'DELETE', body: 'x', headers: { 'content-type': 'text/plain' } });
+    expect(typed.status).toBe(415);
+    expect((await stack.call('/v1/owners/openapi-nobody/assets', { method: 'DELETE' })).status).toBe(202);
+    expect((await stack.call('/v1/owners/openapi-nobody/usage', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect(stack.responses!.checked).toBe(7);
+    expect(stack.responses!.violations).toEqual([]);
+  });
+
   it('fails on a route the document does not list', () => {
     validator.check('GET', '/v1/nowhere', 200, 'application/json', '{}');
     expect(validator.violations).toEqual([{ method: 'GET', route: '/v1/nowhere', status: 200, problem: 'the route is not in the document' }]);

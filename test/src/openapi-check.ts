@@ -9,6 +9,7 @@
  * This is the check issue 15 asks for ("a validator replays the suite's traffic against
  * /docs/json"); Stoplight Prism cannot be installed here, so it is ajv against the served document.
  */
+import { appendFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
@@ -30,8 +31,13 @@ interface OpenApiDoc {
 /** Fastify's `/v1/assets/:assetId` as the document spells it: `/v1/assets/{assetId}`. */
 export const openApiPath = (fastifyUrl: string): string => fastifyUrl.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
-/** Routes that serve the document itself (Swagger UI); not part of the API. */
-const isDocsRoute = (url: string) => url === '/docs' || url.startsWith('/docs/');
+/**
+ * Routes outside the API's contract, hidden from the document on purpose: the document itself
+ * (Swagger UI under /docs) and the demo page's own endpoints (/demo, only with DEMO_PAGE=true).
+ * Named here, not taken from `hide`, so a /v1 or ops route hidden by mistake is still caught.
+ */
+const OUTSIDE_CONTRACT = ['/docs', '/demo'];
+const isOutsideContract = (url: string) => OUTSIDE_CONTRACT.some((p) => url === p || url.startsWith(`${p}/`));
 
 const escapePointer = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
 
@@ -49,8 +55,8 @@ export class ResponseValidator {
     this.app.addHook('onSend', async (req, reply, payload) => {
       try {
         const url = req.routeOptions.url;
-        // Unmatched URLs (the not-found handler) and the docs UI are outside the document.
-        if (url && !isDocsRoute(url)) this.check(req.method, url, reply.statusCode, String(reply.getHeader('content-type') ?? ''), payload);
+        // Unmatched URLs (the not-found handler), the docs UI and the demo page are outside the document.
+        if (url && !isOutsideContract(url)) this.check(req.method, url, reply.statusCode, String(reply.getHeader('content-type') ?? ''), payload);
       } catch (err) {
         this.violations.push({ method: req.method, route: req.routeOptions.url ?? req.url, status: reply.statusCode, problem: `validator error: ${(err as Error).message}` });
       }
@@ -117,6 +123,8 @@ export class ResponseValidator {
 
   /** Throws when any response broke the document, listing each distinct violation once. */
   assertClean(): void {
+    // OPENAPI_CHECK_LOG=<file>: one line per validator (responses checked, violations), for a tally of a whole run.
+    if (process.env.OPENAPI_CHECK_LOG) appendFileSync(process.env.OPENAPI_CHECK_LOG, `${this.checked} ${this.violations.length}\n`);
     if (this.violations.length === 0) return;
     const distinct = [...new Set(this.violations.map((v) => `${v.method} ${v.route} ${v.status}: ${v.problem}`))];
     throw new Error(`OpenAPI response validation: ${this.violations.length} response(s) break the served document (/docs/json):\n  ${distinct.join('\n  ')}`);

@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '@rehost/api/app';
 import { apiConfigSchema } from '@rehost/api/config';
-import { createApiContext, type ApiContext } from '@rehost/api/context';
+import { type ApiContext, createApiContext } from '@rehost/api/context';
 import { parseEnv } from '@rehost/config';
 import { createLogger, type Logger } from '@rehost/logger';
 import { createTestServices, type TestServices } from '@rehost/testing';
