@@ -72,6 +72,24 @@ describe('the OpenAPI response validator', () => {
     expect(stack.responses!.violations).toEqual([]);
   });
 
+  it('every /v1 operation lists 400, 401 and 503, and 413/415 when it takes a body; the ops routes are documented without security', async () => {
+    const { status, body: doc } = await stack.call('/docs/json');
+    expect(status).toBe(200);
+    const missing: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        const need = ['400', '401', '503', ...(['post', 'put', 'patch', 'delete'].includes(method) ? ['413', '415'] : [])];
+        for (const s of need) if (!op.responses[s]) missing.push(`${method.toUpperCase()} ${path} ${s}`);
+      }
+    }
+    expect(missing).toEqual([]);
+    for (const path of ['/healthz', '/readyz', '/metrics']) {
+      expect(doc.paths[path]?.get).toMatchObject({ security: [], responses: { 200: expect.anything(), 503: expect.anything() } });
+    }
+    expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual(['text/plain']);
+  });
+
   it('fails on a route the document does not list', () => {
     validator.check('GET', '/v1/nowhere', 200, 'application/json', '{}');
     expect(validator.violations).toEqual([{ method: 'GET', route: '/v1/nowhere', status: 200, problem: 'the route is not in the document' }]);
