@@ -42,27 +42,53 @@ const isOutsideContract = (url: string) => OUTSIDE_CONTRACT.some((p) => url === 
 const escapePointer = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
 
 export class ResponseValidator {
-  readonly violations: Violation[] = [];
-  checked = 0;
+  private readonly found: Violation[] = [];
+  private count = 0;
+  /** Responses seen but not yet checked: see attach(). */
+  private readonly pending: Array<[method: string, route: string, status: number, contentType: string, payload: unknown]> = [];
   private doc?: OpenApiDoc;
   private ajv?: Ajv;
   private readonly compiled = new Map<string, ValidateFunction>();
 
   constructor(private readonly app: FastifyInstance) {}
 
-  /** Adds the hook; call before the app is ready (before listen). */
+  /** Every violation so far (checks what is pending first). */
+  get violations(): Violation[] {
+    this.flush();
+    return this.found;
+  }
+
+  /** How many responses were checked. */
+  get checked(): number {
+    this.flush();
+    return this.count;
+  }
+
+  /**
+   * Adds the hook; call before the app is ready (before listen). The hook only records: the
+   * document is built and responses are checked when violations are asked for (at close, after the
+   * workers stopped), so the check adds no work to the process while the suite's jobs run.
+   */
   attach(): this {
     this.app.addHook('onSend', async (req, reply, payload) => {
-      try {
-        const url = req.routeOptions.url;
-        // Unmatched URLs (the not-found handler), the docs UI and the demo page are outside the document.
-        if (url && !isOutsideContract(url)) this.check(req.method, url, reply.statusCode, String(reply.getHeader('content-type') ?? ''), payload);
-      } catch (err) {
-        this.violations.push({ method: req.method, route: req.routeOptions.url ?? req.url, status: reply.statusCode, problem: `validator error: ${(err as Error).message}` });
+      const url = req.routeOptions.url;
+      // Unmatched URLs (the not-found handler), the docs UI and the demo page are outside the document.
+      if (url && !isOutsideContract(url)) {
+        this.pending.push([req.method, url, reply.statusCode, String(reply.getHeader('content-type') ?? ''), Buffer.isBuffer(payload) ? Buffer.from(payload) : payload]);
       }
       return payload;
     });
     return this;
+  }
+
+  private flush(): void {
+    for (const [method, route, status, contentType, payload] of this.pending.splice(0)) {
+      try {
+        this.check(method, route, status, contentType, payload);
+      } catch (err) {
+        this.found.push({ method, route, status, problem: `validator error: ${(err as Error).message}` });
+      }
+    }
   }
 
   private document(): OpenApiDoc {
@@ -78,12 +104,12 @@ export class ResponseValidator {
 
   /** Checks one response (false: a violation was recorded); public so a unit test can feed it directly. */
   check(method: string, route: string, status: number, contentType: string, payload: unknown): boolean {
-    this.checked++;
+    this.count++;
     const doc = this.document();
     const path = openApiPath(route);
     const m = method.toLowerCase();
     const violation = (problem: string) => {
-      this.violations.push({ method, route: path, status, problem });
+      this.found.push({ method, route: path, status, problem });
       return false;
     };
     const op = doc.paths?.[path]?.[m];
@@ -124,9 +150,10 @@ export class ResponseValidator {
   /** Throws when any response broke the document, listing each distinct violation once. */
   assertClean(): void {
     // OPENAPI_CHECK_LOG=<file>: one line per validator (responses checked, violations), for a tally of a whole run.
-    if (process.env.OPENAPI_CHECK_LOG) appendFileSync(process.env.OPENAPI_CHECK_LOG, `${this.checked} ${this.violations.length}\n`);
-    if (this.violations.length === 0) return;
-    const distinct = [...new Set(this.violations.map((v) => `${v.method} ${v.route} ${v.status}: ${v.problem}`))];
-    throw new Error(`OpenAPI response validation: ${this.violations.length} response(s) break the served document (/docs/json):\n  ${distinct.join('\n  ')}`);
+    const violations = this.violations;
+    if (process.env.OPENAPI_CHECK_LOG) appendFileSync(process.env.OPENAPI_CHECK_LOG, `${this.count} ${violations.length}\n`);
+    if (violations.length === 0) return;
+    const distinct = [...new Set(violations.map((v) => `${v.method} ${v.route} ${v.status}: ${v.problem}`))];
+    throw new Error(`OpenAPI response validation: ${violations.length} response(s) break the served document (/docs/json):\n  ${distinct.join('\n  ')}`);
   }
 }
