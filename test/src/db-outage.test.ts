@@ -14,12 +14,14 @@ import { createLogger } from '@rehost/logger';
 import { createTestServices, type TestServices } from '@rehost/testing';
 import type { FastifyInstance } from 'fastify';
 import { startTcpProxy, type TcpProxy } from '../../reliability/tcp-proxy.js';
+import { ResponseValidator } from './openapi-check.js';
 
 const TOKEN = 'outage-token';
 let services: TestServices;
 let proxy: TcpProxy;
 let ctx: ApiContext;
 let api: FastifyInstance;
+let responses: ResponseValidator;
 let base: string;
 const logLines: string[] = [];
 
@@ -39,6 +41,7 @@ beforeAll(async () => {
   const log = createLogger({ name: 'rehost', level: 'info', destination: { write: (s: string) => void logLines.push(s) } });
   ctx = await createApiContext(parseEnv(apiConfigSchema, env), log);
   api = await buildApp(ctx);
+  responses = new ResponseValidator(api).attach();
   await api.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
 });
@@ -48,6 +51,7 @@ afterAll(async () => {
   await ctx?.close();
   await proxy?.close();
   await services?.cleanup();
+  responses?.assertClean();
 });
 
 async function call(method: string, path: string, json?: unknown) {

@@ -15,6 +15,7 @@ import { createLogger } from '@rehost/logger';
 import { type BotApiDouble, makePng, startBotApiDouble } from '@rehost/testing';
 import type { FastifyInstance } from 'fastify';
 import { putUpload, waitTerminal } from './helpers.js';
+import { ResponseValidator } from './openapi-check.js';
 import { type AppProcess, freePort, startApp, stopAllApps, workerStarted } from './processes.js';
 import { type Stack, startStack } from './stack.js';
 
@@ -65,10 +66,12 @@ describe('health and readiness', () => {
     const redis = createRedis(closed);
     redis.on('error', () => {}); // reconnect attempts; expected here
     const app = await buildApp({ ...stack.apiCtx, config: { ...stack.apiCtx.config, REDIS_URL: closed }, redis, log: silent });
+    const responses = new ResponseValidator(app).attach();
     try {
       const res = await app.inject({ url: '/readyz' });
       expect(res.statusCode).toBe(503);
       expect(res.json()).toEqual({ status: 'unavailable', checks: { redis: 'unavailable', postgres: 'ok', bucket: 'ok' } });
+      responses.assertClean();
     } finally {
       await app.close();
       redis.disconnect();
@@ -79,10 +82,12 @@ describe('health and readiness', () => {
     const env = { ...process.env, ...stack.services.env, S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` };
     const ctx = await createApiContext(parseEnv(apiConfigSchema, env), silent);
     const app = await buildApp(ctx);
+    const responses = new ResponseValidator(app).attach();
     try {
       const res = await app.inject({ url: '/readyz' });
       expect(res.statusCode).toBe(503);
       expect(res.json()).toEqual({ status: 'unavailable', checks: { redis: 'ok', postgres: 'ok', bucket: 'unavailable' } });
+      responses.assertClean();
     } finally {
       await app.close();
       await ctx.close();

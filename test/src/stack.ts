@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '@rehost/api/app';
 import { apiConfigSchema } from '@rehost/api/config';
-import { createApiContext, type ApiContext } from '@rehost/api/context';
+import { type ApiContext, createApiContext } from '@rehost/api/context';
 import { parseEnv } from '@rehost/config';
 import { createLogger, type Logger } from '@rehost/logger';
 import { createTestServices, type TestServices } from '@rehost/testing';
@@ -14,6 +14,7 @@ import { createWorkerContext, type WorkerContext } from '@rehost/worker/context'
 import { processors } from '@rehost/worker/processors';
 import { startWorkers } from '@rehost/worker/worker';
 import type { FastifyInstance } from 'fastify';
+import { ResponseValidator } from './openapi-check.js';
 
 export interface Stack {
   services: TestServices;
@@ -21,6 +22,8 @@ export interface Stack {
   apiCtx: ApiContext;
   baseUrl: string;
   token: string;
+  /** Checks every response against the served OpenAPI document; close() throws on violations. */
+  responses?: ResponseValidator;
   workerCtx?: WorkerContext;
   workers?: ReturnType<typeof startWorkers>;
   /** fetch against the API with the bearer token set. */
@@ -35,6 +38,11 @@ export interface StackOptions {
   /** Start the workers too (default true). */
   worker?: boolean;
   logger?: Logger;
+  /**
+   * Validate every response against the OpenAPI document the API serves (default true): an
+   * undocumented status or a body off its documented schema makes close() throw.
+   */
+  validateResponses?: boolean;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -43,6 +51,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.logger ?? createLogger({ name: 'test', level: services.env.LOG_LEVEL });
   const apiCtx = await createApiContext(parseEnv(apiConfigSchema, env), log.child({ app: 'api' }));
   const api = await buildApp(apiCtx);
+  const responses = opts.validateResponses === false ? undefined : new ResponseValidator(api).attach();
   await api.listen({ port: 0, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
   const token = services.env.API_TOKENS!.split(',')[0]!;
@@ -51,6 +60,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     services,
     api,
     apiCtx,
+    responses,
     baseUrl,
     token,
     call: async (path, init = {}) => {
@@ -86,6 +96,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await api.close();
       await apiCtx.close();
       await services.cleanup();
+      responses?.assertClean();
     },
   };
   if (opts.worker !== false) stack.startWorker();

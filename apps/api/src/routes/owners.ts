@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type Asset, OwnerQuotaExceeded, type OwnerQuota, OwnersRepo, type PagePosition } from '@rehost/db';
+import { type Asset, type OwnerQuota, OwnerQuotaExceeded, OwnersRepo, type PagePosition } from '@rehost/db';
 import { ASSET_STATUSES, errors } from '@rehost/jobs';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetView, emptyAsUnset, errorResponses, queryInt, safeString, UUID } from './schemas.js';
+import { assetView, BODY_ERRORS, emptyAsUnset, errorResponse, errorResponses, queryInt, safeString, UUID } from './schemas.js';
 
 /** OWNER_MAX_ASSETS / OWNER_MAX_BYTES as the repository takes them. */
 export const ownerQuotaOf = (config: ApiContext['config']): OwnerQuota => ({ maxAssets: config.OWNER_MAX_ASSETS, maxBytes: config.OWNER_MAX_BYTES });
@@ -65,6 +65,8 @@ const erasureView = z.object({
   finishedAt: z.string().nullable(),
 });
 const ownerParams = z.object({ ownerId: safeString().min(1).max(128) });
+/** An unknown owner is not a 404 here; an ownerId that is not one path segment (`/v1/owners//usage`) matches no route, and that is. */
+const noSuchRoute = errorResponse.describe("not_found: the ownerId is not one path segment (empty, '.' or '..', which URLs resolve away), so the path matches no route; an unknown owner is not a 404");
 
 export const ownerRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
@@ -95,7 +97,14 @@ export const ownerRoutes =
 
     app.get(
       '/v1/owners/:ownerId/usage',
-      { schema: { summary: "An owner's live assets, stored bytes and reserved bytes", tags: ['owners'], params: ownerParams, response: { 200: usageView, ...errorResponses(404) } } },
+      {
+        schema: {
+          summary: "An owner's live assets, stored bytes and reserved bytes (an owner with none: all zero)",
+          tags: ['owners'],
+          params: ownerParams,
+          response: { 200: usageView, ...errorResponses(), 404: noSuchRoute },
+        },
+      },
       async (req) => owners.usage(req.params.ownerId),
     );
 
@@ -106,7 +115,8 @@ export const ownerRoutes =
           summary: 'Erase every asset of an owner (runs as a job; a second request while it runs returns the same erasure)',
           tags: ['owners'],
           params: ownerParams,
-          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }), ...errorResponses(404) },
+          // An owner with nothing stored still gets an erasure (total 0); a DELETE may carry a body.
+          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }), ...errorResponses(...BODY_ERRORS), 404: noSuchRoute },
         },
       },
       async (req, reply) => {

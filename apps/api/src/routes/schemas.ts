@@ -21,7 +21,7 @@ const ERROR_DESCRIPTIONS = {
   415: 'unsupported_type: the body is not application/json, or the image type is not accepted',
   422: 'the source cannot be used (for example, its host does not resolve)',
   429: 'rate_limited: too many queued jobs; retry after Retry-After seconds',
-  503: 'unavailable: a backing service (PostgreSQL) cannot be reached; retry after Retry-After seconds',
+  503: 'unavailable: a backing service (PostgreSQL) cannot be reached, or this process is shutting down; retry after Retry-After seconds',
 } as const;
 export type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 
