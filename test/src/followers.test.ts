@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BotApiDouble, makePng, sha256, startBotApiDouble } from '@rehost/testing';
-import { waitTerminal } from './helpers.js';
+import { heldDownload, waitTerminal } from './helpers.js';
 import { type Stack, startStack } from './stack.js';
 
 const FOLLOWERS = 40;
@@ -44,18 +44,7 @@ describe('dedupe followers', () => {
   it(`${FOLLOWERS} followers of a holder slower than the old retry budget all end ready: one download, one getFile each, no attempt spent`, async () => {
     const bytes = makePng(45, 44);
     const ids = { fileId: 'followers-slow', fileUniqueId: 'followers-slow-u' };
-    const body = new PassThrough();
-    let started!: () => void;
-    const downloading = new Promise<void>((r) => (started = r));
-    bot.addFile({
-      ...ids,
-      size: bytes.length,
-      body: () => {
-        body.write(bytes.subarray(0, 64));
-        started();
-        return body;
-      },
-    });
+    const { downloading, release } = heldDownload(bot, ids, bytes);
     const holder = await rehost(ids.fileId);
     await downloading;
     const getFiles = bot.stats.getFile;
@@ -66,7 +55,7 @@ describe('dedupe followers', () => {
     expect(waiting.map((j) => j?.attemptsMade)).toEqual(Array(FOLLOWERS).fill(0));
     expect(bot.stats.getFile - getFiles).toBe(FOLLOWERS); // each follower's own getFile, none per re-check
 
-    body.end(bytes.subarray(64));
+    release();
     const released = Date.now();
     const held = await waitTerminal(stack, holder, 30_000);
     expect(held.status).toBe('ready');

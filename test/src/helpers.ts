@@ -1,3 +1,5 @@
+import { PassThrough } from 'node:stream';
+import type { BotApiDouble } from '@rehost/testing';
 import type { Stack } from './stack.js';
 
 /** Long-polls the API until the asset is terminal (the API answers on the completion event). */
@@ -19,4 +21,24 @@ export async function putUpload(upload: { url: string; headers: Record<string, s
   const res = await fetch(upload.url, { method: 'PUT', headers, body: bytes });
   await res.arrayBuffer();
   return res.status;
+}
+
+/**
+ * A Telegram file on the Bot API double whose download sends its first 64 bytes and then holds
+ * until `release()`: a race test decides what happens while a worker is mid-download.
+ */
+export function heldDownload(bot: BotApiDouble, ids: { fileId: string; fileUniqueId: string }, bytes: Buffer) {
+  const body = new PassThrough();
+  let started!: () => void;
+  const downloading = new Promise<void>((r) => (started = r));
+  bot.addFile({
+    ...ids,
+    size: bytes.length,
+    body: () => {
+      body.write(bytes.subarray(0, 64));
+      started();
+      return body;
+    },
+  });
+  return { downloading, release: () => body.end(bytes.subarray(64)) };
 }

@@ -3,10 +3,9 @@
  * asset; idempotency keys are bound to their caller and body; every callback is called; the
  * last delete of a shared object removes it; /wait notices a delete.
  */
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BotApiDouble, makePng, sha256, startBotApiDouble } from '@rehost/testing';
-import { waitTerminal } from './helpers.js';
+import { heldDownload, waitTerminal } from './helpers.js';
 import { type Receiver, startReceiver } from './receiver.js';
 import { type Stack, startStack } from './stack.js';
 
@@ -54,19 +53,7 @@ const del = (id: string) => stack.call(`/v1/assets/${id}`, { method: 'DELETE' })
 function heldFile(tag: string) {
   const ids = nextIds(tag);
   const bytes = makePng(28, 29);
-  const body = new PassThrough();
-  let started!: () => void;
-  const downloading = new Promise<void>((r) => (started = r));
-  bot.addFile({
-    ...ids,
-    size: bytes.length,
-    body: () => {
-      body.write(bytes.subarray(0, 64));
-      started();
-      return body;
-    },
-  });
-  return { ids, bytes, downloading, release: () => body.end(bytes.subarray(64)) };
+  return { ids, bytes, ...heldDownload(bot, ids, bytes) };
 }
 
 describe('dedupe shares bytes, never an asset', () => {

@@ -1,7 +1,13 @@
 import {
   type AssetStatus,
   type AssetView,
+  assetPage,
   assetView,
+  type ErasureView,
+  erasureStarted,
+  erasureView,
+  type OwnerUsage,
+  ownerUsage,
   ASSET_STATUSES,
   errorBody,
   TERMINAL_STATUSES,
@@ -94,22 +100,11 @@ export interface ListAssetsFilter {
   limit?: number;
 }
 
-const assetPage = z.object({ items: z.array(assetView), nextCursor: z.string().nullable() });
 const similarPage = z.object({ items: z.array(assetView.extend({ distance: z.number() })) });
 /** An asset that shows the same picture, with the Hamming distance of the perceptual hashes. */
 export type SimilarAsset = AssetView & { distance: number };
-const ownerUsage = z.object({ ownerId: z.string(), assets: z.number(), bytes: z.number(), pending: z.number() });
-export type OwnerUsage = z.infer<typeof ownerUsage>;
-const erasureStarted = z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) });
-const erasure = z.object({
-  erasureId: z.string(),
-  status: z.enum(['running', 'done']),
-  deleted: z.number(),
-  total: z.number(),
-  startedAt: z.string(),
-  finishedAt: z.string().nullable(),
-});
-export type Erasure = z.infer<typeof erasure>;
+export type { OwnerUsage };
+export type Erasure = ErasureView;
 
 export interface RehostAccepted {
   assetId: string;
@@ -266,7 +261,7 @@ export class RehostClient {
     const started = await this.request('DELETE', `/v1/owners/${encodeURIComponent(ownerId)}/assets`, { schema: erasureStarted, signal: opts.signal });
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
     for (;;) {
-      const state = await this.request('GET', `/v1/erasures/${started.erasureId}`, { schema: erasure, signal: opts.signal });
+      const state = await this.request('GET', `/v1/erasures/${started.erasureId}`, { schema: erasureView, signal: opts.signal });
       if (!opts.wait || state.status === 'done' || Date.now() >= deadline) return state;
       await sleep(opts.pollMs ?? 500, opts.signal);
     }

@@ -62,3 +62,20 @@ export const assetEvent = z.object({
   error: errorBody.optional(),
 });
 export type AssetEvent = z.infer<typeof assetEvent>;
+
+/** GET /v1/assets: one keyset page (CONTRACT.md §3). */
+export const assetPage = z.object({ items: z.array(assetView), nextCursor: z.string().nullable() });
+
+/** GET /v1/owners/:ownerId/usage. */
+export const ownerUsage = z.object({ ownerId: z.string(), assets: z.number(), bytes: z.number(), pending: z.number() });
+export type OwnerUsage = z.infer<typeof ownerUsage>;
+
+/** DELETE /v1/owners/:ownerId/assets (202) and GET /v1/erasures/:erasureId. */
+export const erasureStarted = z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) });
+export const erasureView = erasureStarted.extend({
+  deleted: z.number(),
+  total: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+export type ErasureView = z.infer<typeof erasureView>;

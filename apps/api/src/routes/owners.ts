@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type Asset, type OwnerQuota, OwnerQuotaExceeded, OwnersRepo, type PagePosition } from '@rehost/db';
-import { ASSET_STATUSES, errors } from '@rehost/jobs';
+import { ASSET_STATUSES, assetPage, erasureStarted, erasureView, errors, ownerUsage } from '@rehost/jobs';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
-import { assetView, BODY_ERRORS, emptyAsUnset, errorResponse, errorResponses, queryInt, safeString, UUID } from './schemas.js';
+import { BODY_ERRORS, emptyAsUnset, errorResponse, errorResponses, queryInt, safeString, UUID } from './schemas.js';
 
 /** OWNER_MAX_ASSETS / OWNER_MAX_BYTES as the repository takes them. */
 export const ownerQuotaOf = (config: ApiContext['config']): OwnerQuota => ({ maxAssets: config.OWNER_MAX_ASSETS, maxBytes: config.OWNER_MAX_BYTES });
@@ -55,15 +55,6 @@ function decodeCursor(q: ListQuery): PagePosition | undefined {
   return { createdAt, id: parsed.i };
 }
 
-const usageView = z.object({ ownerId: z.string(), assets: z.number(), bytes: z.number(), pending: z.number() });
-const erasureView = z.object({
-  erasureId: z.string(),
-  status: z.enum(['running', 'done']),
-  deleted: z.number(),
-  total: z.number(),
-  startedAt: z.string(),
-  finishedAt: z.string().nullable(),
-});
 const ownerParams = z.object({ ownerId: safeString().min(1).max(128) });
 /** An unknown owner is not a 404 here; an ownerId that is not one path segment (`/v1/owners//usage`) matches no route, and that is. */
 const noSuchRoute = errorResponse.describe("not_found: the ownerId is not one path segment (empty, '.' or '..', which URLs resolve away), so the path matches no route; an unknown owner is not a 404");
@@ -80,7 +71,7 @@ export const ownerRoutes =
           summary: "List assets, newest first (keyset pages; deleted assets never listed)",
           tags: ['owners'],
           querystring: listQuery,
-          response: { 200: z.object({ items: z.array(assetView), nextCursor: z.string().nullable() }), ...errorResponses() },
+          response: { 200: assetPage, ...errorResponses() },
         },
       },
       async (req) => {
@@ -102,7 +93,7 @@ export const ownerRoutes =
           summary: "An owner's live assets, stored bytes and reserved bytes (an owner with none: all zero)",
           tags: ['owners'],
           params: ownerParams,
-          response: { 200: usageView, ...errorResponses(), 404: noSuchRoute },
+          response: { 200: ownerUsage, ...errorResponses(), 404: noSuchRoute },
         },
       },
       async (req) => owners.usage(req.params.ownerId),
@@ -116,7 +107,7 @@ export const ownerRoutes =
           tags: ['owners'],
           params: ownerParams,
           // An owner with nothing stored still gets an erasure (total 0); a DELETE may carry a body.
-          response: { 202: z.object({ erasureId: z.string(), status: z.enum(['running', 'done']) }), ...errorResponses(...BODY_ERRORS), 404: noSuchRoute },
+          response: { 202: erasureStarted, ...errorResponses(...BODY_ERRORS), 404: noSuchRoute },
         },
       },
       async (req, reply) => {
