@@ -11,6 +11,8 @@ source scripts/bootstrap.sh
 source scripts/lib-services.sh
 (($# > 0)) || { echo "usage: $0 command [args...]" >&2; exit 2; }
 
+# A fresh clone has no generated Prisma client until something generates it (./test.sh does).
+[[ -f packages/db/src/generated/prisma/client.ts ]] || pnpm db:generate >/dev/null
 trap services_stop_started EXIT
 # Ctrl-C / SIGTERM reach the command too (same process group); the EXIT trap then stops what we started.
 trap 'exit 130' INT

@@ -49,4 +49,67 @@ describe('PooledWorker (real Redis)', () => {
       for (const c of connections) c.disconnect();
     }
   });
+
+  it('a backlogged queue takes its next job inside the completion, within its slot, but never keeps the pool from a waiting queue', async () => {
+    const pool = new Semaphore(2);
+    const [busy, other] = ['pool-busy', 'pool-other'].map((n) => new Queue(n, { connection: r.redis, prefix: r.prefix }));
+    await busy!.addBulk(Array.from({ length: 60 }, (_, i) => ({ name: 'j', data: { i } })));
+    let busyDone = 0;
+    let maxInUse = 0;
+    let fetches = 0;
+    let otherStartedAt = -1;
+    let busyAtOtherAdded = -1;
+    let otherDone!: () => void;
+    const otherFinished = new Promise<void>((resolve) => (otherDone = resolve));
+    let allBusyDone!: () => void;
+    const busyFinished = new Promise<void>((resolve) => (allBusyDone = resolve));
+    class Counting extends PooledWorker {
+      protected override moveToActive(token: string, name?: string) {
+        fetches++;
+        return super.moveToActive(token, name);
+      }
+    }
+    const connections = [r.redis.duplicate(), r.redis.duplicate()];
+    const step = () => new Promise((res) => setTimeout(res, 15));
+    const workers = [
+      new Counting(
+        'pool-busy',
+        async () => {
+          maxInUse = Math.max(maxInUse, pool.inUse);
+          await step();
+          busyDone++;
+          if (busyDone === 10) {
+            busyAtOtherAdded = busyDone;
+            void other!.add('j', {});
+          }
+          if (busyDone === 60) allBusyDone();
+        },
+        { connection: connections[0]!, prefix: r.prefix, concurrency: 2 },
+        pool,
+      ),
+      new PooledWorker(
+        'pool-other',
+        async () => {
+          otherStartedAt = busyDone;
+          await step();
+          otherDone();
+        },
+        { connection: connections[1]!, prefix: r.prefix, concurrency: 2 },
+        pool,
+      ),
+    ];
+    const timeout = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 20_000).unref());
+    try {
+      expect(await Promise.race([Promise.all([otherFinished, busyFinished]).then(() => 'done' as const), timeout])).toBe('done');
+      expect(maxInUse).toBeLessThanOrEqual(2);
+      // Most of the backlog came inside completions: far fewer fetches than jobs.
+      expect(fetches).toBeLessThan(30);
+      // The other queue's job got the next free slot, not the one after the backlog drained.
+      expect(otherStartedAt - busyAtOtherAdded).toBeLessThanOrEqual(6);
+    } finally {
+      await Promise.all(workers.map((w) => w.close(true)));
+      await Promise.all([busy!.close(), other!.close()]);
+      for (const c of connections) c.disconnect();
+    }
+  });
 });

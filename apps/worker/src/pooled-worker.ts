@@ -9,8 +9,10 @@ import type { Semaphore } from './semaphore.js';
  * sitting active behind a local semaphore. Each Worker's own `concurrency` caps that queue's share
  * (webhook deliveries get a smaller one, so they never take every slot from rehosts).
  *
- * BullMQ fetches the next job inside the completion of the last one (`moveToCompleted(…, fetchNext)`),
- * past `moveToActive`: that shortcut is turned off here so that every activation goes through the pool.
+ * BullMQ fetches the next job inside the completion of the last one (`moveToCompleted(…, fetchNext)`,
+ * one round trip instead of a wait-for-job and a `moveToActive`), past `moveToActive`: here that next
+ * job inherits the finished job's slot, and it is asked for only while no other Worker of the process
+ * waits for a slot — a backlogged queue never keeps the pool from the others.
  *
  * BullMQ's main loop fetches jobs one after another (up to `concurrency`) and starts processing
  * them only once it stops fetching. A fetch that waited for a slot while this Worker holds fetched,
@@ -54,14 +56,19 @@ export class PooledWorker extends Worker {
     }
   }
 
-  override async processJob(job: Job, token: string): Promise<void | Job> {
+  override async processJob(job: Job, token: string, fetchNext: () => boolean = () => true): Promise<void | Job> {
     this.#unstarted--;
+    let next: Job | undefined;
     try {
-      // No next job fetched inside the completion (see above): the main loop fetches it through moveToActive.
-      return await super.processJob(job, token, () => false);
+      next = (await super.processJob(job, token, () => fetchNext() && this.#pool.waiters === 0)) || undefined;
+      return next;
     } finally {
-      this.#held.get(token)?.();
-      this.#held.delete(token);
+      // The next job, fetched inside the completion under the same token, keeps this job's slot.
+      if (next) this.#unstarted++;
+      else {
+        this.#held.get(token)?.();
+        this.#held.delete(token);
+      }
     }
   }
 }

@@ -34,6 +34,11 @@ export class Semaphore {
     };
   }
 
+  /** Callers waiting in `acquire` for a slot. */
+  get waiters(): number {
+    return this.waiting.length;
+  }
+
   get inUse(): number {
     return this.size - this.free;
   }

@@ -1,4 +1,5 @@
 import type { Redis } from '@rehost/jobs';
+import { redisScript } from './redis-script.js';
 
 /**
  * A bot that Telegram told to slow down (429 `retry_after`) is paused for every worker process:
@@ -16,23 +17,11 @@ if left < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) return ms end
 return left
 `;
 
-interface WithPause {
-  rehostPauseBot(key: string, ms: number): Promise<number>;
-}
-
-const defined = new WeakSet<object>();
-
-function withPause(redis: Redis): WithPause {
-  if (!defined.has(redis)) {
-    redis.defineCommand('rehostPauseBot', { numberOfKeys: 1, lua: PAUSE_LUA });
-    defined.add(redis);
-  }
-  return redis as unknown as WithPause;
-}
+const pauseScript = redisScript<[key: string, ms: number], number>('rehostPauseBot', 1, PAUSE_LUA);
 
 /** Pauses `bot` for at least `ms`; resolves with how long its pause now lasts. */
 export async function pauseBot(redis: Redis, prefix: string, bot: string, ms: number): Promise<number> {
-  return Number(await withPause(redis).rehostPauseBot(key(prefix, bot), Math.max(1, Math.ceil(ms))));
+  return Number(await pauseScript(redis, key(prefix, bot), Math.max(1, Math.ceil(ms))));
 }
 
 /** Milliseconds `bot` must still wait, 0 when it may call Telegram now. */

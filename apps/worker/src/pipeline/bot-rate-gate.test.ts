@@ -58,4 +58,19 @@ describe('waitForBotSlot (real Redis)', () => {
     expect(await r.redis.keys(`${r.prefix}:bot-rate:p:*`)).toEqual([]);
     expect(await waitForBotSlot(r.redis, r.prefix, 'other', 10)).toBe(0);
   });
+
+  it('takes several slots in one round trip: a getFile and its download count as two calls', async () => {
+    // 4 per second, 2 per job: two jobs fit a window, the third waits for the next one.
+    const windows: number[] = [];
+    await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        await waitForBotSlot(r.redis, r.prefix, 'pair', 4, undefined, 2);
+        windows.push(Math.floor(Date.now() / 1000));
+      }),
+    );
+    expect(new Set(windows).size).toBe(2);
+    // More at once than a window allows (a rate of 1): alone in a fresh window, it still passes.
+    expect(await waitForBotSlot(r.redis, r.prefix, 'slow', 1, undefined, 2)).toBe(0);
+  });
 });
+

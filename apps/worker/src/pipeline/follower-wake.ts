@@ -3,6 +3,7 @@ import { catalog, type Redis } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
 import { Queue } from 'bullmq';
 import type { WorkerContext } from '../context.js';
+import { redisScript } from './redis-script.js';
 
 /**
  * Followers (jobs waiting for another asset storing the same file) re-check on a timer of up to
@@ -13,6 +14,15 @@ import type { WorkerContext } from '../context.js';
 const followersKey = (prefix: string, fileKey: string) => `${prefix}:followers:${fileKey}`;
 
 const queues = new WeakMap<Redis, Queue>();
+
+/** The followers registered under KEYS[1], removed as they are read: one command, one round trip. */
+const TAKE_FOLLOWERS_LUA = `
+local ids = redis.call('SMEMBERS', KEYS[1])
+if #ids > 0 then redis.call('DEL', KEYS[1]) end
+return ids
+`;
+
+const takeFollowers = redisScript<[key: string], string[]>('rehostTakeFollowers', 1, TAKE_FOLLOWERS_LUA);
 
 function rehostQueue(ctx: WorkerContext): Queue {
   let queue = queues.get(ctx.redis);
@@ -33,8 +43,7 @@ export async function registerFollower(ctx: WorkerContext, fileKey: string, jobI
 export async function wakeFollowers(ctx: WorkerContext, fileKey: string, log: Logger): Promise<void> {
   try {
     const key = followersKey(ctx.config.QUEUE_PREFIX, fileKey);
-    const replies = (await ctx.redis.multi().smembers(key).del(key).exec()) as [[Error | null, string[]], unknown];
-    const ids = replies[0][1] ?? [];
+    const ids = await takeFollowers(ctx.redis, key);
     if (ids.length === 0) return;
     const queue = rehostQueue(ctx);
     // A follower not (or no longer) delayed cannot be promoted: it is re-checking right now anyway.

@@ -4,9 +4,9 @@
  * It sits on the streaming path of files up to 1 GB, so chunks are handed on as they came (no
  * copies), hashed incrementally, and only the header (at most `maxHeaderBytes`) is ever held.
  */
-import { createHash } from 'node:crypto';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { finished as onStreamEnd, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { type AppError, EXTENSION_FOR_TYPE, errors, type ImageType } from '@rehost/jobs';
 import {
   DIMENSIONS_MAY_BE_LATE,
@@ -68,6 +68,9 @@ export interface VerifiedImage extends ImageHeader {
 
 export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
 
+/** Received bytes held back (not yet handed on) before the stored bytes count as different. */
+const MAX_UNHASHED_BYTES = 2 * 1024 * 1024;
+
 /**
  * Reads `source` until the header is known (type by magic bytes, dimensions from the header),
  * rejecting before any byte is handed on when it is not an allowed image, has too many pixels,
@@ -98,10 +101,17 @@ export async function verifyImageStream(
     body.onHeader = resolve;
     body.once('error', reject);
   });
-  // pipeline forwards a source error to body as the same object, and destroys the source when
-  // body fails (over the limit: stop downloading now) or its consumer destroys it. Its own
-  // outcome is reported through body and `done`, hence ignored here.
-  pipeline(source, body).catch(() => {});
+  // Wired by hand rather than with stream.pipeline, which aborts a fresh AbortController (a
+  // DOMException with its stack) at the end of every stream: a source error (or a premature end)
+  // reaches body as the same object, and body failing (over the limit: stop downloading now) or
+  // its consumer destroying it destroys the source. Their outcome is reported through body and `done`.
+  onStreamEnd(source, (err) => {
+    if (err) body.destroy(err);
+  });
+  body.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  source.pipe(body);
   const done = finished(body).then(() => body.result!);
   // Callers that fail elsewhere first (say, the upload) may never await `done`; its rejection
   // must not become an unhandled rejection that takes the worker down.
@@ -114,18 +124,31 @@ class VerifyingStream extends Transform {
   /** Set just before the stream ends cleanly. */
   result: VerifiedImage | undefined;
 
-  /** Of the bytes received. */
+  /**
+   * Of the bytes received. Under `strip`, while the bytes handed on are still exactly the bytes
+   * received (nearly every file has no metadata to leave out), it is also the hash of those: each
+   * received byte is hashed once, when the same byte is handed on (`unhashed` holds the ones in
+   * between, as views of their chunks). At the first byte that differs, `storedHash` forks from it.
+   */
   private readonly hash = createHash('sha256');
-  /** Of the bytes handed on, when they differ from those received (strip). */
-  private readonly storedHash = createHash('sha256');
+  /** Of the bytes handed on, from the first one that differs from what was received (strip). */
+  private storedHash: Hash | undefined;
+  /** Received, not yet handed on, not yet hashed (strip, before any difference). */
+  private unhashed: Buffer[] = [];
+  private unhashedBytes = 0;
   private readonly maxHeaderBytes: number;
   private readonly strip: boolean;
   private received = 0;
   private stored = 0;
   private editor: StreamEditor | undefined;
   private readonly emitStored = (bytes: Buffer): void => {
-    this.storedHash.update(bytes);
     this.stored += bytes.length;
+    if (this.storedHash) this.storedHash.update(bytes);
+    else if (this.takeUnhashed(bytes)) this.hash.update(bytes);
+    else {
+      this.fork();
+      this.storedHash!.update(bytes);
+    }
     this.push(bytes);
   };
   private readonly observeOnly = (): void => {};
@@ -175,18 +198,62 @@ class VerifyingStream extends Transform {
    * under `keep` the editor only reads the orientation and its verdicts do not matter.
    */
   private handOn(chunk: Buffer): AppError | undefined {
-    this.hash.update(chunk);
     this.walker!.push(chunk);
     if (this.walker!.problem !== undefined) return errors.notAnImage(this.walker!.problem);
     if (!this.strip) {
+      this.hash.update(chunk);
       const editor = this.editor!;
       if (!editor.settled && editor.problem === undefined) editor.push(chunk, this.observeOnly);
       this.push(chunk);
       return undefined;
     }
+    if (this.storedHash) this.hash.update(chunk);
+    else {
+      this.unhashed.push(chunk);
+      this.unhashedBytes += chunk.length;
+    }
     this.editor!.push(chunk, this.emitStored);
     if (this.editor!.problem !== undefined) return errors.notAnImage(this.editor!.problem);
+    // Held back this long, the bytes are being left out (a large text chunk, trailing data): fork now.
+    if (!this.storedHash && this.unhashedBytes > MAX_UNHASHED_BYTES) this.fork();
     return undefined;
+  }
+
+  /**
+   * Whether `bytes`, about to be handed on, are the next received bytes not hashed yet (then they
+   * are taken off `unhashed`). A view of the same memory matches without a comparison.
+   */
+  private takeUnhashed(bytes: Buffer): boolean {
+    if (bytes.length > this.unhashedBytes) return false;
+    let at = 0;
+    for (const view of this.unhashed) {
+      if (at === bytes.length) break;
+      const n = Math.min(view.length, bytes.length - at);
+      const mine = bytes.subarray(at, at + n);
+      const same = (mine.buffer === view.buffer && mine.byteOffset === view.byteOffset) || mine.equals(view.subarray(0, n));
+      if (!same) return false;
+      at += n;
+    }
+    for (let left = bytes.length; left > 0; ) {
+      const view = this.unhashed[0]!;
+      if (view.length <= left) {
+        this.unhashed.shift();
+        left -= view.length;
+      } else {
+        this.unhashed[0] = view.subarray(left);
+        left = 0;
+      }
+    }
+    this.unhashedBytes -= bytes.length;
+    return true;
+  }
+
+  /** From here on the bytes handed on differ from those received: two hashes. */
+  private fork(): void {
+    this.storedHash = this.hash.copy();
+    for (const view of this.unhashed) this.hash.update(view);
+    this.unhashed = [];
+    this.unhashedBytes = 0;
   }
 
   /** `final`: the source has ended, so what is held is the whole file. */
@@ -240,13 +307,16 @@ class VerifyingStream extends Transform {
     const unclean = this.strip ? editor.finish() : undefined;
     if (unclean !== undefined) throw errors.notAnImage(unclean);
     const orientation = editor.problem === undefined ? editor.orientation : 1;
+    // Bytes received but never handed on (left out at the end): the stored bytes differ after all.
+    if (this.strip && !this.storedHash && this.unhashedBytes > 0) this.fork();
+    const storedSha256 = this.storedHash?.digest('hex');
     const sourceSha256 = this.hash.digest('hex');
     this.result = {
       ...header,
       ...displayedSize(header.width, header.height, editor.displaysOrientation ? orientation : 1),
       orientation,
       size: this.strip ? this.stored : this.received,
-      sha256: this.strip ? this.storedHash.digest('hex') : sourceSha256,
+      sha256: storedSha256 ?? sourceSha256,
       sourceSha256,
       sourceSize: this.received,
       metadataRemoved: this.strip ? [...editor.removed].sort() : [],

@@ -1,18 +1,9 @@
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { AppError, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import { isPreconditionFailed, newPublicKeyFor, publicUrlFor } from '@rehost/storage';
 import { discardUnrecorded, resultOf, settleLostReady, sweepEarlierRuns } from '../pipeline/settle-ready.js';
 import { storedFacts, storeVerifiedStream } from '../pipeline/store-verified.js';
 import { type VerifiedImage, verifyImageStream } from '../pipeline/verify-image.js';
 import type { Processor } from './types.js';
-
-const discard = () =>
-  new Writable({
-    write(_chunk, _enc, cb) {
-      cb();
-    },
-  });
 
 /**
  * Verify-then-copy: the bytes at the staging key (where the browser PUT them) are
@@ -46,7 +37,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
       expectedBytes: declared,
       metadataPolicy: ctx.config.METADATA_POLICY,
     });
-    await pipeline(verification.body, discard());
+    verification.body.resume(); // read to the end, nothing kept
     img = await verification.done;
     if (img.sha256 === img.sourceSha256) {
       // Nothing to strip: a key of this run's own (write-once by construction), copied only from the bytes verified.

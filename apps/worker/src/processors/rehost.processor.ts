@@ -40,13 +40,14 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   const bot = ctx.bots.get(source.bot);
   const prefix = ctx.config.QUEUE_PREFIX;
   /**
-   * Every Bot API call of this job: none while the bot is paused, each within the bot's rate.
-   * A 429 pauses this bot (every process's jobs of it) for retry_after and delays this job, no
-   * attempt used up; other bots and url sources never wait for it.
+   * Every Bot API call of this job: none while the bot is paused, each within the bot's rate. A
+   * getFile takes two slots, its own and the download's that follows it at once (one round trip per
+   * job); the download takes none of its own. A 429 pauses this bot (every process's jobs of it)
+   * for retry_after and delays this job, no attempt used up; other bots and url sources never wait for it.
    */
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
-    // One round trip: the bot's pause (a 429 elsewhere) and a slot of its rate.
-    const paused = await waitForBotSlot(ctx.redis, prefix, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal);
+  const call = async <T>(slots: 0 | 2, fn: () => Promise<T>): Promise<T> => {
+    // One round trip: the bot's pause (a 429 elsewhere) and the slots of its rate.
+    const paused = slots === 0 ? 0 : await waitForBotSlot(ctx.redis, prefix, source.bot, ctx.config.TELEGRAM_RATE_PER_SECOND, run.signal, slots);
     if (paused > 0) throw new WaitAndRecheck(paused + jitterMs(), {});
     try {
       return await fn();
@@ -58,7 +59,7 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
     }
   };
   const resolve = async () => {
-    const file = await call(() => bot.getFile(source.fileId, run.signal)).catch((err: unknown) => {
+    const file = await call(2, () => bot.getFile(source.fileId, run.signal)).catch((err: unknown) => {
       // "temporarily unavailable" is retried by the job a few times, then it is what it says.
       if (err instanceof AppError && err.code === 'telegram_invalid_file' && !err.permanent && run.attemptsMade + 1 >= TEMPORARILY_UNAVAILABLE_RUNS) {
         throw new AppError(err.code, err.message, { permanent: true });
@@ -90,7 +91,7 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
     throw errors.tooLarge(file.fileSize, ctx.config.MAX_UPLOAD_BYTES);
   }
   const known = file;
-  const { stream } = await call(() => bot.openFile(source.fileId, run.signal, known));
+  const { stream } = await call(0, () => bot.openFile(source.fileId, run.signal, known));
   return storeAndSettle(run, ctx, asset, stream, fileKey);
 };
 

@@ -91,6 +91,21 @@ describe.each(FORMATS)('strip %s', (format) => {
     expect(result.metadataRemoved).toEqual([]);
     expect(stored.equals(clean)).toBe(true);
   });
+
+  // The received bytes are hashed once while the stored ones are the same (verify-image.ts): both
+  // hashes must still be those of their bytes wherever the first difference falls in a chunk.
+  it('sha256 is of the stored bytes and sourceSha256 of the received ones, whatever the chunking', async () => {
+    const clean = await makeBaseImage(format);
+    const trailing = format === 'jpg' ? [appendMotionPhoto(clean), appendMotionPhoto(clean, 3 * 1024 * 1024)] : [];
+    for (const bytes of [original, clean, ...trailing]) {
+      for (const chunk of bytes.length > 1e6 ? [65536] : [1, 7, 100, 4096, 65536]) {
+        const { stored, result } = await run(bytes, {}, chunk);
+        expect(result.sourceSha256).toBe(sha256(bytes));
+        expect(result.sha256).toBe(sha256(stored));
+        expect(result.size).toBe(stored.length);
+      }
+    }
+  });
 });
 
 describe('orientation', () => {
