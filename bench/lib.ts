@@ -548,16 +548,33 @@ export async function imageServer(): Promise<{ add: (bytes: number) => Promise<I
  */
 export function assetCompletions(redis: Redis, prefix: string) {
   const seen = new Map<string, { at: number; event: AssetEvent }>();
+  /** `analyzed` (image facts) follows `ready`: not a completion, and it must not replace it. */
+  const analyzed = new Map<string, { at: number; event: AssetEvent }>();
   const waiters = new Set<() => void>();
   const sub = subscribeAssetEvents(redis, prefix, ({ event }) => {
-    // `analyzed` (image facts) follows `ready`: not a completion, and it must not replace it.
-    if (event.status === 'analyzed') return;
-    seen.set(event.assetId, { at: performance.now(), event });
+    (event.status === 'analyzed' ? analyzed : seen).set(event.assetId, { at: performance.now(), event });
     for (const w of waiters) w();
   });
   return {
     ready: sub.ready,
     seen,
+    analyzed,
+    /** Resolves when every id has its facts; rejects when one could not be analysed, or on a timeout. */
+    waitForAnalyzed(ids: string[], timeoutMs: number): Promise<void> {
+      return waitUntil(
+        () => {
+          for (const id of ids) {
+            const e = analyzed.get(id);
+            if (!e) return false;
+            if (e.event.error) throw new Error(`asset ${id} was not analysed: ${JSON.stringify(e.event.error)}`);
+          }
+          return true;
+        },
+        waiters,
+        timeoutMs,
+        () => `${ids.filter((id) => !analyzed.has(id)).length} of ${ids.length} assets not analysed`,
+      );
+    },
     /** Resolves when every id has a terminal event; rejects on a failed asset or a timeout. */
     waitFor(ids: string[], timeoutMs: number): Promise<void> {
       return waitUntil(

@@ -14,26 +14,15 @@ import { createLogger } from '../../packages/logger/src/index.js';
 import { workerConfigSchema } from '../../apps/worker/src/config.js';
 import { createWorkerContext } from '../../apps/worker/src/context.js';
 import { analyze as analyzeJob } from '../../apps/worker/src/processors/analyze.processor.js';
-import { analyzeImage, dominantColorOf, phashOf } from '../../apps/worker/src/pipeline/image-facts.js';
+import { analyzeImage } from '../../apps/worker/src/pipeline/image-facts.js';
+import { bareFacts } from '../baselines/bare-analysis.js';
 import { grainyJpeg } from '../../apps/worker/src/pipeline/image-fixtures.js';
-import { rgbaToThumbHash, sharp } from '../deps/sharp.js';
 import { type BenchContext, benchServices, describeCpu, median, producer, resources, round, type ScenarioResult, startPhase, target } from '../lib.js';
 
 const MAX_PIXELS = 100_000_000;
 
 /** The bare pipeline: the same computations written straight against sharp and thumbhash. */
-async function bare(bytes: Buffer): Promise<string> {
-  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_PIXELS })
-    .rotate()
-    .resize(100, 100, { fit: 'inside', withoutEnlargement: true })
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const img = { width: info.width, height: info.height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  rgbaToThumbHash(img.width, img.height, img.rgba);
-  dominantColorOf(img);
-  return phashOf(img);
-}
+const bare = (bytes: Buffer) => bareFacts(bytes, MAX_PIXELS);
 
 export async function analyzeCost(ctx: BenchContext): Promise<ScenarioResult> {
   const res = resources();

@@ -1,7 +1,10 @@
 /**
  * e2e_small: many ~100 KB Telegram rehosts through the Bot API double, with 1 and 2 worker
  * processes, beside a bare BullMQ worker (getFile + GET from the double, SHA-256, PutObject, one
- * UPDATE) run the same way; then the latency, enqueue → completion event, at a steady half of our 1-worker rate.
+ * UPDATE) run the same way; then the latency, enqueue → completion event, at a steady half of our 1-worker rate;
+ * then, with image analysis on, ~100 KB photo-like JPEGs until their facts are recorded: ours in its
+ * `analyze` job (the object read back from the store), the bare worker on the bytes it holds with
+ * the same computations (bare-analysis.ts), in its one UPDATE.
  *
  * Throughput: the jobs are queued while the queue is paused and the workers idle, then the queue
  * is resumed; the clock runs from resume to the last completion. Ours and bare alternate phase
@@ -11,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from '../../packages/jobs/src/index.js';
 import { startBotApiDouble, makePngOfSize } from '../../packages/testing/src/index.js';
+import { grainyJpeg } from '../../apps/worker/src/pipeline/image-fixtures.js';
 import { QueueEvents, Queue } from '../deps/bullmq.js';
 import {
   type BenchContext,
@@ -76,7 +80,7 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     let batch = 0;
 
     /** Files in the double and queued assets for `count` rehosts; the jobs themselves are made by `enqueue`. */
-    const prepare = async (count: number) => {
+    const prepare = async (count: number, bytes = png) => {
       const tag = `b${++batch}`;
       const items = Array.from({ length: count }, (_, i) => ({
         assetId: randomUUID(),
@@ -84,7 +88,7 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
         fileUniqueId: `${tag}-u${i}`,
       }));
       await forEachLimit(items, 16, async (it) => {
-        double.addFile({ fileId: it.fileId, fileUniqueId: it.fileUniqueId, bytes: png });
+        double.addFile({ fileId: it.fileId, fileUniqueId: it.fileUniqueId, bytes });
         await p.assets.createRehost({
           id: it.assetId,
           sourceType: 'telegram',
@@ -118,8 +122,8 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     };
 
     /** Queues `count` jobs on a paused queue, resumes it, and times the workers draining it. */
-    const throughput = async (side: Side, workers: Child[], count: number): Promise<Throughput> => {
-      const items = await prepare(count);
+    const throughput = async (side: Side, workers: Child[], count: number, bytes = png): Promise<Throughput> => {
+      const items = await prepare(count, bytes);
       await side.queue.pause();
       await forEachLimit(items, 16, async (it) => void (await side.enqueue(it)));
       const cpu0 = workers.reduce((s, w) => s + cpuMs(w.pid), 0);
@@ -179,7 +183,29 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     const oursLat = await latency(ours, rate, m);
     const bareLat = await latency(bare, rate, m);
 
+    // Image analysis on (issue 14): the clock runs to each asset's facts. Only these two workers
+    // take rehost jobs now (the others would store without analysing).
+    await w1.stop();
+    await b1.stop();
+    const photo = await grainyJpeg(5, 800, 600, 80);
+    const na = ctx.smoke ? 10 : n / 2;
+    const analysing: Side = {
+      ...ours,
+      done: (ids: string[]) => p.completions.waitForAnalyzed(ids, 900_000),
+      doneAt: (id: string) => p.completions.analyzed.get(id)!.at,
+    };
+    const wa = await startWorker(ctx, { ...services.env, ANALYZE_IMAGES: 'true' });
+    const ba = await startBaseline(ctx, 'bare-worker.ts', { ...services.env, BARE_ANALYZE: 'true' });
+    ctx.log(`with image analysis: ${na} photo-like JPEGs (${photo.length} B), 1 worker process, ours then bare`);
+    await throughput(analysing, [wa], warmup, photo);
+    await throughput(bare, [ba], warmup, photo);
+    const oursA = await throughput(analysing, [wa], na, photo);
+    const bareA = await throughput(bare, [ba], na, photo);
+    ctx.log(`with analysis: ours ${oursA.jobs_per_s}/s, bare ${bareA.jobs_per_s}/s`);
+
     const t = {
+      throughput_analyzed: oursA.jobs_per_s / bareA.jobs_per_s,
+      cpu_analyzed: oursA.cpu_ms_per_job / bareA.cpu_ms_per_job,
       throughput_1: ours1.jobs_per_s / bare1.jobs_per_s,
       throughput_2: ours2.jobs_per_s / bare2.jobs_per_s,
       cpu: ours1.cpu_ms_per_job / bare1.cpu_ms_per_job,
@@ -202,15 +228,32 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
       p99_ms: oursLat.p99_ms,
       baseline_p50_ms: bareLat.p50_ms,
       baseline_p99_ms: bareLat.p99_ms,
+      analyzed_jobs: na,
+      analyzed_image_bytes: photo.length,
+      jobs_per_s_analyzed: oursA.jobs_per_s,
+      baseline_jobs_per_s_analyzed: bareA.jobs_per_s,
+      cpu_ms_per_job_analyzed: oursA.cpu_ms_per_job,
+      baseline_cpu_ms_per_job_analyzed: bareA.cpu_ms_per_job,
       worker_concurrency: Number(services.env.WORKER_CONCURRENCY),
-      cpu: { ours_1: ours1.cpu, baseline_1: bare1.cpu, ours_2: ours2.cpu, baseline_2: bare2.cpu, ours_latency: oursLat.cpu, baseline_latency: bareLat.cpu },
+      cpu: {
+        ours_1: ours1.cpu,
+        baseline_1: bare1.cpu,
+        ours_2: ours2.cpu,
+        baseline_2: bare2.cpu,
+        ours_latency: oursLat.cpu,
+        baseline_latency: bareLat.cpu,
+        ours_analyzed: oursA.cpu,
+        baseline_analyzed: bareA.cpu,
+      },
       targets: {
         throughput_1_worker: target('jobs_per_s_1_worker >= 0.7 x baseline', t.throughput_1, t.throughput_1 >= 0.7),
         throughput_2_workers: target('jobs_per_s_2_workers >= 0.7 x baseline', t.throughput_2, t.throughput_2 >= 0.7),
         cpu_per_job: target('cpu_ms_per_job <= 1.5 x baseline', t.cpu, t.cpu <= 1.5),
         p50: target('p50_ms <= 2 x baseline_p50_ms', t.p50, t.p50 <= 2),
+        throughput_analyzed: target('jobs_per_s_analyzed >= 0.7 x baseline (image analysis on)', t.throughput_analyzed, t.throughput_analyzed >= 0.7),
+        cpu_per_job_analyzed: target('cpu_ms_per_job_analyzed <= 1.5 x baseline (image analysis on)', t.cpu_analyzed, t.cpu_analyzed <= 1.5),
       },
-      limited_by: `1 worker: ours ${describeCpu(ours1.cpu)}; bare ${describeCpu(bare1.cpu)}. 2 workers: ours ${describeCpu(ours2.cpu)}`,
+      limited_by: `1 worker: ours ${describeCpu(ours1.cpu)}; bare ${describeCpu(bare1.cpu)}. 2 workers: ours ${describeCpu(ours2.cpu)}. With analysis: ours ${describeCpu(oursA.cpu)}; bare ${describeCpu(bareA.cpu)}`,
       measured_at: new Date().toISOString(),
     };
   } finally {

@@ -4,7 +4,7 @@
  * doing what publishing an upload inherently takes — HeadObject, GetObject read to the end with
  * SHA-256, CopyObject to the public key (If-Match), DeleteObject of the staging key, one UPDATE —
  * with the same concurrency, on its own staged set. Ours also verifies what it reads (type,
- * dimensions). Targets: jobs/s >= 0.5x bare, CPU per job <= 2x bare.
+ * dimensions). Image analysis is off on both sides (see e2e_small for it). Targets: jobs/s >= 0.5x bare, CPU per job <= 2x bare.
  */
 import { randomUUID } from 'node:crypto';
 import { makePngOfSize } from '../../packages/testing/src/index.js';
@@ -72,7 +72,9 @@ export async function finalize(ctx: BenchContext): Promise<ScenarioResult> {
     const warm = await stage(ctx.smoke ? 2 : 20);
     const items = await stage(n);
     const ids = items.map((i) => i.assetId);
-    const worker = await startWorker(ctx, services.env);
+    // Like for like: the bare finalize does not analyse images, so ours does not either here (the
+    // analysis has its own scenario, and e2e_small measures it beside a bare one doing the same).
+    const worker = await startWorker(ctx, { ...services.env, ANALYZE_IMAGES: 'false' });
     const queue = p.queues.queues.finalizeUpload;
     await forEachLimit(warm, 8, async ({ assetId }) => void (await p.queues.enqueue('finalizeUpload', { assetId })));
     await p.completions.waitFor(

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestRedis, type TestRedis } from '@rehost/testing';
-import { Queue } from 'bullmq';
+import { DelayedError, Queue } from 'bullmq';
 import { PooledWorker } from './pooled-worker.js';
 import { Semaphore } from './semaphore.js';
 
@@ -112,4 +112,45 @@ describe('PooledWorker (real Redis)', () => {
       for (const c of connections) c.disconnect();
     }
   });
+
+  it('jobs that delay themselves (DelayedError) and jobs that fail hand their slot on without leaking it', async () => {
+    const pool = new Semaphore(2);
+    const queue = new Queue('pool-delay', { connection: r.redis, prefix: r.prefix });
+    await queue.addBulk(Array.from({ length: 30 }, (_, i) => ({ name: 'j', data: { i }, opts: { attempts: 1 } })));
+    const settled = new Set<number>();
+    let maxInUse = 0;
+    let finished!: () => void;
+    const all = new Promise<void>((resolve) => (finished = resolve));
+    const connection = r.redis.duplicate();
+    const worker: PooledWorker = new PooledWorker(
+      'pool-delay',
+      async (job, token) => {
+        maxInUse = Math.max(maxInUse, pool.inUse);
+        const { i } = job.data as { i: number };
+        if (!job.data.delayed) {
+          // Once each: back to delayed for a moment, no attempt spent (as WaitAndRecheck does).
+          await job.updateData({ i, delayed: true });
+          await job.moveToDelayed(Date.now() + 20, token);
+          throw new DelayedError();
+        }
+        settled.add(i);
+        if (settled.size === 30) setImmediate(finished);
+        if (i % 3 === 0) throw new Error('fails for good');
+      },
+      { connection, prefix: r.prefix, concurrency: 2 },
+      pool,
+    );
+    const timeout = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 20_000).unref());
+    try {
+      expect(await Promise.race([all.then(() => 'done' as const), timeout])).toBe('done');
+      expect(maxInUse).toBeLessThanOrEqual(2);
+      await worker.close();
+      expect(pool.inUse).toBe(0);
+    } finally {
+      await worker.close(true);
+      await queue.close();
+      connection.disconnect();
+    }
+  });
 });
+

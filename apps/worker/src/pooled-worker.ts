@@ -27,6 +27,8 @@ export class PooledWorker extends Worker {
   readonly #held = new Map<string, () => void>();
   /** Jobs this Worker moved to active whose processing has not started yet. */
   #unstarted = 0;
+  /** Tokens of jobs being processed: a fetch under one of them is BullMQ's fetch of the next job, in that job's slot. */
+  readonly #handingOver = new Set<string>();
 
   constructor(name: string, processor: Processor, opts: WorkerOptions, pool: Semaphore) {
     // Not started by the base constructor: the pool must be set before the first fetch.
@@ -36,6 +38,8 @@ export class PooledWorker extends Worker {
   }
 
   protected override async moveToActive(token: string, name?: string): Promise<Job> {
+    // BullMQ fetching the next job as the last one leaves active (after a delay): it takes that job's slot.
+    if (this.#handingOver.has(token)) return super.moveToActive(token, name);
     const release = this.#unstarted > 0 ? this.#pool.tryAcquire() : await this.#pool.acquire();
     if (!release) return undefined as unknown as Job;
     // Closing while this fetch waited for a slot: take no new job.
@@ -59,10 +63,12 @@ export class PooledWorker extends Worker {
   override async processJob(job: Job, token: string, fetchNext: () => boolean = () => true): Promise<void | Job> {
     this.#unstarted--;
     let next: Job | undefined;
+    this.#handingOver.add(token);
     try {
       next = (await super.processJob(job, token, () => fetchNext() && this.#pool.waiters === 0)) || undefined;
       return next;
     } finally {
+      this.#handingOver.delete(token);
       // The next job, fetched inside the completion under the same token, keeps this job's slot.
       if (next) this.#unstarted++;
       else {

@@ -193,9 +193,20 @@ export class ObjectStore {
    * Streams `body` into `key` with lib-storage: multipart with bounded part size and
    * parts in flight, so memory stays flat whatever the size. If `body` errors (a check
    * failed mid-stream) the multipart upload is aborted and nothing appears at `key`.
+   * A body that ends within its first part goes up in one PutObject, as lib-storage itself
+   * would send it, without building the multipart machinery around it (most images are small).
    */
   uploadStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<void> {
     return this.op('upload', async () => {
+      const first = await readFirstPart(body, this.config.partSize, signal);
+      if (first.ended) {
+        const bytes = first.chunks.length === 1 ? first.chunks[0]! : Buffer.concat(first.chunks);
+        const params = { Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.length, ContentType: contentType, CacheControl: IMMUTABLE_CACHE_CONTROL };
+        await this.client.send(new PutObjectCommand(params), { abortSignal: signal });
+        return;
+      }
+      // Put back in order: the upload reads them first, then the rest of the stream.
+      for (let i = first.chunks.length - 1; i >= 0; i--) body.unshift(first.chunks[i]!);
       const upload = new Upload({
         client: this.client,
         queueSize: this.config.queueSize,
@@ -446,3 +457,37 @@ export function storeFromEnv(c: S3EnvLike): ObjectStore {
     presignAcl: c.S3_PRESIGN_ACL === 'none' ? undefined : 'private',
   });
 }
+
+/**
+ * Reads `body` until it ends or `partSize` bytes have arrived (the chunks are returned, not
+ * copied); a stream error, or the signal, rejects. Leaves the stream paused.
+ */
+function readFirstPart(body: Readable, partSize: number, signal?: AbortSignal): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const settle = (fn: () => void) => {
+      body.off('readable', onReadable);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onReadable = () => {
+      for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read() as Buffer | null) {
+        chunks.push(chunk);
+        bytes += chunk.length;
+        if (bytes >= partSize) return settle(() => resolve({ chunks, ended: false }));
+      }
+    };
+    const onEnd = () => settle(() => resolve({ chunks, ended: true }));
+    const onError = (err: Error) => settle(() => reject(err));
+    const onAbort = () => settle(() => reject(signal!.reason));
+    if (signal?.aborted) return reject(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    body.on('readable', onReadable);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  });
+}
+
