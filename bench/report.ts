@@ -44,6 +44,8 @@ function rows(key: string, s: ScenarioResult): Row[] {
         ['worker CPU, ms per job (1 process)', v('cpu_ms_per_job'), v('baseline_cpu_ms_per_job'), t.cpu_per_job],
         [`enqueue → completion p50, ms (at ${v('latency_rate_per_s')}/s)`, v('p50_ms'), v('baseline_p50_ms'), t.p50],
         ['enqueue → completion p99, ms', v('p99_ms'), v('baseline_p99_ms')],
+        [`jobs/s with image analysis on, until the facts are recorded (${v('analyzed_jobs')} × ${v('analyzed_image_bytes')} B JPEG, 1 process)`, v('jobs_per_s_analyzed'), v('baseline_jobs_per_s_analyzed'), t.throughput_analyzed],
+        ['worker CPU with image analysis on, ms per job', v('cpu_ms_per_job_analyzed'), v('baseline_cpu_ms_per_job_analyzed'), t.cpu_per_job_analyzed],
       ];
     case 'api_enqueue':
       return [
