@@ -108,6 +108,23 @@ describe('analysis after ready', () => {
     expect(mine).toEqual(['ready', 'analyzed']);
   });
 
+  it('decodes the bytes this worker process has just stored, without reading them back from the store', async () => {
+    const store = stack.workerCtx!.store;
+    const reads: string[] = [];
+    const getStream = store.getStream.bind(store);
+    store.getStream = (key, opts) => {
+      reads.push(key);
+      return getStream(key, opts);
+    };
+    try {
+      const asset = await stored(await scenePng(7), { ownerId: 'recent' });
+      expect(asset.phash).toMatch(/^[0-9a-f]{16}$/);
+      expect(reads.filter((key) => asset.url.endsWith(`/${key}`))).toEqual([]);
+    } finally {
+      store.getStream = getStream;
+    }
+  });
+
   it('a pending asset shows the three fields as null', async () => {
     const res = await stack.call('/v1/uploads', { method: 'POST', json: { contentType: 'image/png', size: 100 } });
     const view = (await stack.call(`/v1/assets/${res.body.assetId}`)).body;

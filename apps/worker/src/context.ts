@@ -1,9 +1,10 @@
 import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/db';
-import { createRedis, redisClientName, type Redis } from '@rehost/jobs';
+import { createRedis, type Redis, redisClientName } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
 import { type BotClientOptions, BotRegistry } from '@rehost/telegram';
 import type { WorkerConfig } from './config.js';
+import { RecentObjects } from './pipeline/recent-objects.js';
 
 /** What processors use; built once per worker process. */
 export interface WorkerContext {
@@ -17,6 +18,8 @@ export interface WorkerContext {
   redis: Redis;
   store: ObjectStore;
   bots: BotRegistry;
+  /** Bytes of small objects just stored, for their `analyze` job (absent when analysis is off). */
+  recentObjects?: RecentObjects;
   /** Counts the kinds of metadata a stored image had removed (worker metrics); never the values. */
   onMetadataRemoved?: (kinds: readonly string[]) => void;
   /** Counts image analyses by outcome (metrics; set by main.ts, absent in tests that do not count). */
@@ -40,6 +43,8 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
     redis,
     store,
     bots,
+    // A few seconds of small images at full speed: 64 MB at most, none over 4 MiB, a minute each.
+    ...(config.ANALYZE_IMAGES ? { recentObjects: new RecentObjects({ maxBytes: 64_000_000, maxObjectBytes: 4 * 1024 * 1024, ttlMs: 60_000 }) } : {}),
     close: async () => {
       redis.disconnect();
       await db.$disconnect();

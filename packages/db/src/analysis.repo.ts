@@ -135,23 +135,39 @@ export class AnalysisRepo {
   }
 
   /**
-   * The outcome already recorded for the same stored object by another asset (deleted or not:
-   * the bytes under a key never change), or null when none was analysed yet.
+   * What the analysis of a live asset starts from, in one statement: the asset, and the outcome
+   * already recorded for the same stored object by another asset (deleted or not: the bytes under
+   * a key never change), null when none was analysed yet. Null when the asset is gone.
    */
-  async sharedOutcome(assetId: string, key: string): Promise<AnalysisOutcome | null> {
+  async target(assetId: string): Promise<{ asset: Asset; shared: AnalysisOutcome | null } | null> {
     const res = await this.pool.query({
-      name: 'analysis_shared_outcome',
-      text: `SELECT placeholder, "dominantColor", phash, "analysisError" FROM "Asset"
-        WHERE "key" = $1 AND id <> $2 AND "analyzedAt" IS NOT NULL ORDER BY "analyzedAt" DESC LIMIT 1`,
-      values: [key, assetId],
+      name: 'analysis_target',
+      text: `SELECT a.*, s.placeholder AS "sharedPlaceholder", s."dominantColor" AS "sharedDominantColor",
+          s.phash AS "sharedPhash", s."analysisError" AS "sharedAnalysisError", s.id IS NOT NULL AS "sharedFound"
+        FROM "Asset" a LEFT JOIN LATERAL (
+          SELECT o.id, o.placeholder, o."dominantColor", o.phash, o."analysisError" FROM "Asset" o
+          WHERE o."key" = a."key" AND o.id <> a.id AND o."analyzedAt" IS NOT NULL ORDER BY o."analyzedAt" DESC LIMIT 1
+        ) s ON true
+        WHERE a.id = $1 AND a."deletedAt" IS NULL`,
+      values: [assetId],
     });
-    const row = res.rows[0] as { placeholder: string | null; dominantColor: string | null; phash: string | null; analysisError: string | null } | undefined;
+    const row = res.rows[0] as
+      | (Asset & {
+          sharedPlaceholder: string | null;
+          sharedDominantColor: string | null;
+          sharedPhash: string | null;
+          sharedAnalysisError: string | null;
+          sharedFound: boolean;
+        })
+      | undefined;
     if (!row) return null;
-    if (row.phash && row.placeholder && row.dominantColor) {
-      return { facts: { placeholder: row.placeholder, dominantColor: row.dominantColor, phash: row.phash } };
+    const { sharedPlaceholder, sharedDominantColor, sharedPhash, sharedAnalysisError, sharedFound, ...asset } = row;
+    if (!sharedFound) return { asset, shared: null };
+    if (sharedPhash && sharedPlaceholder && sharedDominantColor) {
+      return { asset, shared: { facts: { placeholder: sharedPlaceholder, dominantColor: sharedDominantColor, phash: sharedPhash } } };
     }
-    const [code, ...rest] = (row.analysisError ?? 'undecodable: unknown').split(': ');
-    return { error: { code: code!, message: rest.join(': ') } };
+    const [code, ...rest] = (sharedAnalysisError ?? 'undecodable: unknown').split(': ');
+    return { asset, shared: { error: { code: code!, message: rest.join(': ') } } };
   }
 
   /** Live ready assets not analysed yet, by id after `afterId` (the backfill's keyset). */

@@ -194,16 +194,17 @@ export class ObjectStore {
    * parts in flight, so memory stays flat whatever the size. If `body` errors (a check
    * failed mid-stream) the multipart upload is aborted and nothing appears at `key`.
    * A body that ends within its first part goes up in one PutObject, as lib-storage itself
-   * would send it, without building the multipart machinery around it (most images are small).
+   * would send it, without building the multipart machinery around it (most images are small);
+   * those bytes are what it resolves with (`undefined` after a multipart upload).
    */
-  uploadStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<void> {
+  uploadStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<Buffer | undefined> {
     return this.op('upload', async () => {
       const first = await readFirstPart(body, this.config.partSize, signal);
       if (first.ended) {
         const bytes = first.chunks.length === 1 ? first.chunks[0]! : Buffer.concat(first.chunks);
         const params = { Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.length, ContentType: contentType, CacheControl: IMMUTABLE_CACHE_CONTROL };
         await this.client.send(new PutObjectCommand(params), { abortSignal: signal });
-        return;
+        return bytes;
       }
       // Put back in order: the upload reads them first, then the rest of the stream.
       for (let i = first.chunks.length - 1; i >= 0; i--) body.unshift(first.chunks[i]!);
@@ -221,6 +222,7 @@ export class ObjectStore {
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
+      return undefined;
     });
   }
 

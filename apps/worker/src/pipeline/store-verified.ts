@@ -44,6 +44,8 @@ export async function storeVerifiedStream(
     source.destroy();
     throw uploaded.reason;
   }
+  // Small enough to have gone up in one request: kept a moment for this image's analysis.
+  if (uploaded.value) ctx.recentObjects?.remember(key, uploaded.value);
   return { ...verified.value, key };
 }
 

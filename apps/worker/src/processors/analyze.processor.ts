@@ -1,4 +1,4 @@
-import { AnalysisRepo, type AnalysisOutcome } from '@rehost/db';
+import { type AnalysisOutcome, AnalysisRepo } from '@rehost/db';
 import { errors, publishAssetEvent } from '@rehost/jobs';
 import type { WorkerContext } from '../context.js';
 import { analyzeImage, UndecodableImage } from '../pipeline/image-facts.js';
@@ -35,17 +35,19 @@ export async function enqueueAnalyze(ctx: WorkerContext, assetId: string): Promi
  */
 export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, noteCallback }, ctx) => {
   const { assetId } = data;
-  const asset = await ctx.assets.get(assetId);
-  noteCallback?.(Boolean(asset?.callbackUrl));
-  if (!asset || asset.status !== 'ready' || !asset.key) return { assetId, status: 'skipped' };
   const repo = analysisOf(ctx);
+  // One statement: the asset, and the facts of another asset holding the same object, if any.
+  const target = await repo.target(assetId);
+  const asset = target?.asset;
+  noteCallback?.(Boolean(asset?.callbackUrl));
+  if (!target || !asset || asset.status !== 'ready' || !asset.key) return { assetId, status: 'skipped' };
   if (asset.analyzedAt) {
     // A retry after recording but before announcing: announce now. A second enqueue (backfill): nothing to do.
     if (attemptsMade > 0) await announceAnalyzed(ctx, assetId, undefined, Boolean(asset.callbackUrl));
     return { assetId, status: 'skipped' };
   }
 
-  let outcome = await repo.sharedOutcome(assetId, asset.key);
+  let outcome = target.shared;
   const via = outcome ? 'copied' : 'decoded';
   if (!outcome) outcome = await decodeStored(ctx, asset.key, asset.size ?? ctx.config.MAX_UPLOAD_BYTES);
   // Deleted (or otherwise not ready) meanwhile: nothing recorded, nothing announced.
@@ -60,7 +62,8 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
 };
 
 async function decodeStored(ctx: WorkerContext, key: string, size: number): Promise<AnalysisOutcome> {
-  const bytes = await readObject(ctx, key, size);
+  // Stored by this process a moment ago: the same bytes, without reading them back.
+  const bytes = ctx.recentObjects?.take(key) ?? (await readObject(ctx, key, size));
   try {
     return { facts: await analyzeImage(bytes, ctx.config.MAX_IMAGE_PIXELS) };
   } catch (err) {
