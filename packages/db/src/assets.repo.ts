@@ -107,6 +107,13 @@ async function reserveOwnerRoom(c: SqlClient, ownerId: string, quota: OwnerQuota
 
 export const dedupeKeyForTelegram = (fileUniqueId: string): string => `tg:${fileUniqueId}`;
 
+/** What a rehost needs of its own asset, read with its claim (`claimFile`). */
+export interface ClaimingAsset {
+  status: AssetStatus;
+  callbackUrl: string | null;
+  ownerId: string | null;
+}
+
 const IN_FLIGHT = `status IN ('queued', 'processing')`;
 
 const INSERT_COLUMNS = [
@@ -296,32 +303,48 @@ export class AssetsRepo {
    * stored copy is seen and shared rather than downloaded again. (The lookup runs in the claim's
    * snapshot, which cannot see a holder that let go while the claim waited on it; the same
    * snapshot shows that holder still holding, and then a second, fresh look finds what it stored.)
+   * `self` is what the job needs of the asset itself, as it was before the claim (null when deleted),
+   * so that a rehost reads its asset in this statement rather than in one of its own.
    */
-  async claimFile(id: string, fileKey: string, fileUniqueId: string): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: Asset | null }> {
+  async claimFile(
+    id: string,
+    fileKey: string,
+    fileUniqueId: string,
+  ): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: Asset | null; self: ClaimingAsset | null }> {
     try {
-      const row = await one<Asset & { claimedId: string | null; heldBefore: boolean }>(
+      const row = await one<
+        Asset & { claimedId: string | null; heldBefore: boolean; selfStatus: AssetStatus | null; selfCallbackUrl: string | null; selfOwnerId: string | null }
+      >(
         this.pool,
         'asset_claim_file',
         `WITH claimed AS (
            UPDATE "Asset" SET "dedupeKey" = $2, "telegramFileUniqueId" = $3, status = 'processing', "updatedAt" = now()
            WHERE id = $1 AND ${IN_FLIGHT} AND "deletedAt" IS NULL RETURNING id
+         ), self AS (
+           SELECT status, "callbackUrl", "ownerId" FROM "Asset" WHERE id = $1 AND "deletedAt" IS NULL
          )
          SELECT (SELECT id FROM claimed) AS "claimedId",
-           EXISTS (SELECT 1 FROM "Asset" WHERE "dedupeKey" = $2 AND id <> $1) AS "heldBefore", s.*
+           EXISTS (SELECT 1 FROM "Asset" WHERE "dedupeKey" = $2 AND id <> $1) AS "heldBefore",
+           (SELECT status FROM self) AS "selfStatus", (SELECT "callbackUrl" FROM self) AS "selfCallbackUrl",
+           (SELECT "ownerId" FROM self) AS "selfOwnerId", s.*
          FROM (SELECT 1) AS one
          LEFT JOIN LATERAL (
            SELECT * FROM "Asset" WHERE "fileKey" = $2 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1
          ) AS s ON true`,
         [id, fileKey, fileUniqueId],
       );
-      const { claimedId, heldBefore, ...stored } = row!;
-      if (stored.id) return { outcome: claimedId ? 'claimed' : 'gone', stored: stored as Asset };
+      const { claimedId, heldBefore, selfStatus, selfCallbackUrl, selfOwnerId, ...stored } = row!;
+      const self = selfStatus === null ? null : { status: selfStatus, callbackUrl: selfCallbackUrl, ownerId: selfOwnerId };
+      if (stored.id) return { outcome: claimedId ? 'claimed' : 'gone', stored: stored as Asset, self };
       // Claimed although another asset held the file when the statement began: it let go meanwhile.
       const storedSince = claimedId && heldBefore ? await this.findStoredFile(fileKey) : null;
-      return { outcome: claimedId ? 'claimed' : 'gone', stored: storedSince };
+      return { outcome: claimedId ? 'claimed' : 'gone', stored: storedSince, self };
     } catch (err) {
       if (!isPgUniqueViolation(err, 'Asset_dedupeKey_key')) throw err;
-      return { outcome: 'held', stored: await this.findStoredFile(fileKey) };
+      // Another asset holds the file (rare: the same file asked for again while it downloads).
+      const [stored, asset] = await Promise.all([this.findStoredFile(fileKey), this.get(id)]);
+      const self = asset ? { status: asset.status, callbackUrl: asset.callbackUrl, ownerId: asset.ownerId } : null;
+      return { outcome: 'held', stored, self };
     }
   }
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type Asset, dedupeKeyForTelegram, OwnerQuotaExceeded } from '@rehost/db';
+import { type Asset, type ClaimingAsset, dedupeKeyForTelegram, OwnerQuotaExceeded } from '@rehost/db';
 import { AppError, type AssetEvent, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
@@ -20,11 +20,11 @@ import { type JobRun, type Processor, WaitAndRecheck } from './types.js';
  */
 export const rehost: Processor<'rehost'> = async (run, ctx) => {
   const { assetId, source } = run.data;
-  const asset = await ctx.assets.get(assetId);
-  run.noteCallback?.(Boolean(asset?.callbackUrl));
-  if (!asset || TERMINAL_STATUSES.includes(asset.status)) return resultOf(ctx, assetId, asset);
 
   if (source.type === 'url') {
+    const asset = await ctx.assets.get(assetId);
+    run.noteCallback?.(Boolean(asset?.callbackUrl));
+    if (!asset || TERMINAL_STATUSES.includes(asset.status)) return resultOf(ctx, assetId, asset);
     if (asset.status === 'queued') await ctx.assets.transition(assetId, ['queued'], 'processing');
     const { stream } = await safeGetStream(source.url, {
       allowedHosts: ctx.config.REHOST_URL_ALLOWED_HOSTS,
@@ -78,9 +78,13 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   const fileUniqueId = run.data.waiting?.fileUniqueId ?? file!.fileUniqueId;
   const fileKey = dedupeKeyForTelegram(fileUniqueId);
 
-  // One statement: the in-flight claim, and a stored copy of the file to share if there is one.
+  // One statement: the in-flight claim, a stored copy of the file to share if there is one, and the
+  // asset itself (read here rather than before getFile: one statement less per job; an asset
+  // deleted before its job ran costs that job one getFile).
   const claim = await ctx.assets.claimFile(assetId, fileKey, fileUniqueId);
-  if (claim.outcome === 'gone') return resultOf(ctx, assetId, await ctx.assets.get(assetId));
+  run.noteCallback?.(Boolean(claim.self?.callbackUrl));
+  if (claim.outcome === 'gone' || !claim.self) return resultOf(ctx, assetId, await ctx.assets.get(assetId));
+  const asset = { id: assetId, ...claim.self };
   const shared = claim.stored ? await shareStored(ctx, asset, claim.stored, fileKey, run.log) : null;
   if (shared) return shared;
   if (claim.outcome === 'held') return waitForHolder(run, ctx, fileUniqueId, fileKey);
@@ -94,6 +98,9 @@ export const rehost: Processor<'rehost'> = async (run, ctx) => {
   const { stream } = await call(0, () => bot.openFile(source.fileId, run.signal, known));
   return storeAndSettle(run, ctx, asset, stream, fileKey);
 };
+
+/** What the job needs of its own asset: its id, and what the claim (or the read of a url job) gave. */
+type JobAsset = ClaimingAsset & { id: string };
 
 /** Runs of a job that Telegram answers "wrong file_id or the file is temporarily unavailable" before it fails for good. */
 const TEMPORARILY_UNAVAILABLE_RUNS = 3;
@@ -120,7 +127,7 @@ async function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniq
 }
 
 /** Ready on the object of a live asset that holds the same file, if there is one. */
-async function shareStored(ctx: WorkerContext, asset: Asset, holder: Asset, fileKey: string, log: Logger): Promise<AssetEvent | null> {
+async function shareStored(ctx: WorkerContext, asset: JobAsset, holder: Asset, fileKey: string, log: Logger): Promise<AssetEvent | null> {
   const assetId = asset.id;
   const key = holder.key;
   if (!key) return null;
@@ -145,7 +152,7 @@ async function shareStored(ctx: WorkerContext, asset: Asset, holder: Asset, file
   return { assetId, status: 'ready', url: publicUrlFor(ctx.config.PUBLIC_BASE_URL, key) };
 }
 
-const ownerOf = (ctx: WorkerContext, asset: Asset) => ({
+const ownerOf = (ctx: WorkerContext, asset: JobAsset) => ({
   ownerId: asset.ownerId,
   quota: { maxAssets: ctx.config.OWNER_MAX_ASSETS, maxBytes: ctx.config.OWNER_MAX_BYTES },
 });
@@ -160,7 +167,7 @@ async function overQuotaFails<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
-async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: Asset, stream: Readable, fileKey: string | null): Promise<AssetEvent> {
+async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: JobAsset, stream: Readable, fileKey: string | null): Promise<AssetEvent> {
   const { assetId } = run.data;
   // An asset already `processing` when the job began had an earlier run that may have left parts.
   const rerun = asset.status === 'processing';
