@@ -8,11 +8,18 @@
  * is checked from the header, before libvips allocates anything (decompression bombs). Animated
  * GIF/WebP: the first frame (sharp's default `pages: 1`).
  */
-import sharp from 'sharp';
 import { rgbaToThumbHash } from 'thumbhash';
 
-// A worker decodes many unrelated images: libvips' operation cache would only hold memory.
-sharp.cache(false);
+/**
+ * sharp (libvips, ~9 MB of resident native code) is loaded with the first analysis, not when the
+ * worker starts: a worker that analyses nothing (ANALYZE_IMAGES=false) never carries it.
+ */
+async function loadSharp(): Promise<(typeof import('sharp'))['default']> {
+  const { default: sharp } = await import('sharp');
+  // A worker decodes many unrelated images: libvips' operation cache would only hold memory.
+  sharp.cache(false);
+  return sharp;
+}
 
 export interface ImageFacts {
   /** ThumbHash, base64 (about 25–35 characters). */
@@ -49,6 +56,8 @@ export interface DecodedThumb {
 
 /** The one decode: ≤100×100 RGBA, orientation applied. */
 export async function decodeThumb(input: Buffer, maxPixels: number): Promise<DecodedThumb> {
+  // Outside the try: a sharp that cannot load is the worker's fault, not the image's.
+  const sharp = await loadSharp();
   try {
     const { data, info } = await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' })
       .rotate()
