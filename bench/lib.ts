@@ -555,42 +555,38 @@ export function assetCompletions(redis: Redis, prefix: string) {
     (event.status === 'analyzed' ? analyzed : seen).set(event.assetId, { at: performance.now(), event });
     for (const w of waiters) w();
   });
+  /** Every id in `events`; one whose event is `bad` rejects at once. */
+  const waitForAll = (
+    events: Map<string, { event: AssetEvent }>,
+    ids: string[],
+    timeoutMs: number,
+    what: string,
+    bad: (event: AssetEvent) => string | undefined,
+  ): Promise<void> =>
+    waitUntil(
+      () => {
+        for (const id of ids) {
+          const e = events.get(id);
+          if (!e) return false;
+          const problem = bad(e.event);
+          if (problem) throw new Error(`asset ${id} ${problem}`);
+        }
+        return true;
+      },
+      waiters,
+      timeoutMs,
+      () => `${ids.filter((id) => !events.has(id)).length} of ${ids.length} assets not ${what}`,
+    );
   return {
     ready: sub.ready,
     seen,
     analyzed,
     /** Resolves when every id has its facts; rejects when one could not be analysed, or on a timeout. */
-    waitForAnalyzed(ids: string[], timeoutMs: number): Promise<void> {
-      return waitUntil(
-        () => {
-          for (const id of ids) {
-            const e = analyzed.get(id);
-            if (!e) return false;
-            if (e.event.error) throw new Error(`asset ${id} was not analysed: ${JSON.stringify(e.event.error)}`);
-          }
-          return true;
-        },
-        waiters,
-        timeoutMs,
-        () => `${ids.filter((id) => !analyzed.has(id)).length} of ${ids.length} assets not analysed`,
-      );
-    },
+    waitForAnalyzed: (ids: string[], timeoutMs: number) =>
+      waitForAll(analyzed, ids, timeoutMs, 'analysed', (e) => (e.error ? `was not analysed: ${JSON.stringify(e.error)}` : undefined)),
     /** Resolves when every id has a terminal event; rejects on a failed asset or a timeout. */
-    waitFor(ids: string[], timeoutMs: number): Promise<void> {
-      return waitUntil(
-        () => {
-          for (const id of ids) {
-            const e = seen.get(id);
-            if (!e) return false;
-            if (e.event.status !== 'ready') throw new Error(`asset ${id} ended ${e.event.status}: ${JSON.stringify(e.event.error)}`);
-          }
-          return true;
-        },
-        waiters,
-        timeoutMs,
-        () => `${ids.filter((id) => !seen.has(id)).length} of ${ids.length} assets not done`,
-      );
-    },
+    waitFor: (ids: string[], timeoutMs: number) =>
+      waitForAll(seen, ids, timeoutMs, 'done', (e) => (e.status !== 'ready' ? `ended ${e.status}: ${JSON.stringify(e.error)}` : undefined)),
     stop: () => sub.stop(),
   };
 }
