@@ -37,7 +37,9 @@ export async function memory(ctx: BenchContext): Promise<ScenarioResult> {
     /** A fresh worker rehosts one file; its peak RSS afterwards, and its RSS when it was idle. */
     const ours = async (file: keyof typeof files) => {
       await ensureS3Room(files[file].bytes, ctx.log);
-      const worker = await startWorker(ctx, services.env);
+      // Like for like: the bare pipe does not analyse, so ours does not either (an analysis of the
+      // transferred file would run in the same process, on the next transfer's CPU).
+      const worker = await startWorker(ctx, { ...services.env, ANALYZE_IMAGES: 'false' });
       const idle = rssMb(worker.pid);
       const ms = await rehostUrl(p, store, files[file].url, 900_000);
       const peak = peakRssMb(worker.pid);

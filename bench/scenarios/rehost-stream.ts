@@ -62,7 +62,9 @@ export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
     const store = services.bucket.store;
     const image = await images.add(size);
     const warmup = await images.add(MB);
-    const worker = await startWorker(ctx, services.env);
+    // Like for like: the bare pipe does not analyse, so ours does not either (an analysis of the
+    // transferred file would run in the same process, on the next transfer's CPU).
+    const worker = await startWorker(ctx, { ...services.env, ANALYZE_IMAGES: 'false' });
     const bare = await startBaseline(ctx, 'bare-pipe.ts', services.env);
     const bareOnce = async (url: string) => {
       const key = `bare/${randomUUID()}.png`;

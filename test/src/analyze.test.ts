@@ -125,6 +125,34 @@ describe('analysis after ready', () => {
     }
   });
 
+  it('an image over ANALYZE_MAX_BYTES is not read: ready, facts null, too_large on the `analyzed` event', async () => {
+    const config = stack.workerCtx!.config;
+    const max = config.ANALYZE_MAX_BYTES;
+    const reads: string[] = [];
+    const store = stack.workerCtx!.store;
+    const getStream = store.getStream.bind(store);
+    store.getStream = (key, opts) => {
+      reads.push(key);
+      return getStream(key, opts);
+    };
+    config.ANALYZE_MAX_BYTES = 1000;
+    try {
+      n++;
+      const ids = { fileId: `an-${n}`, fileUniqueId: `an-u-${n}` };
+      bot.addFile({ ...ids, bytes: await scenePng(8) });
+      const res = await stack.call('/v1/rehost', { method: 'POST', json: { source: { type: 'telegram', ...ids } } });
+      const asset = await waitTerminal(stack, res.body.assetId);
+      expect(asset.status).toBe('ready');
+      const analyzed = await events.next(asset.id, 'analyzed');
+      expect(analyzed.event.error).toMatchObject({ code: 'too_large' });
+      expect((await stack.call(`/v1/assets/${asset.id}`)).body).toMatchObject({ status: 'ready', phash: null, placeholder: null });
+      expect(reads.filter((key) => asset.url.endsWith(`/${key}`))).toEqual([]);
+    } finally {
+      config.ANALYZE_MAX_BYTES = max;
+      store.getStream = getStream;
+    }
+  });
+
   it('a pending asset shows the three fields as null', async () => {
     const res = await stack.call('/v1/uploads', { method: 'POST', json: { contentType: 'image/png', size: 100 } });
     const view = (await stack.call(`/v1/assets/${res.body.assetId}`)).body;

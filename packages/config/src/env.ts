@@ -117,6 +117,11 @@ export const analysisEnv = z.object({
    * queue). Off, no analysis is enqueued; `pnpm rehost analyze` fills the facts later. @defaultValue true
    */
   ANALYZE_IMAGES: bool.default(true),
+  /**
+   * Images larger than this are not analysed (their facts stay null, `too_large`): an analysis holds
+   * the encoded image in memory (sharp needs it whole). @defaultValue 64 MiB
+   */
+  ANALYZE_MAX_BYTES: int(1).default(64 * 1024 * 1024),
 });
 
 /**

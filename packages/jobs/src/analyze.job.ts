@@ -19,7 +19,7 @@ export const analyzeJob = defineJob({
     status: z.enum(['analyzed', 'skipped']),
     /** `decoded` the bytes, or `copied` the facts of another asset sharing the same stored object. */
     via: z.enum(['decoded', 'copied']).optional(),
-    /** Why the facts stay null (`too_many_pixels`, `undecodable`). */
+    /** Why the facts stay null (`too_many_pixels`, `undecodable`, `too_large`). */
     error: errorBody.optional(),
   }),
   options: {

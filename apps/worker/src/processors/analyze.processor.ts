@@ -62,6 +62,9 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
 };
 
 async function decodeStored(ctx: WorkerContext, key: string, size: number): Promise<AnalysisOutcome> {
+  // Never read whole into memory past the bound (a worker may store files of a GB).
+  const max = ctx.config.ANALYZE_MAX_BYTES;
+  if (size > max) return { error: { code: 'too_large', message: `image of ${size} bytes is over the ${max} bytes analysed (ANALYZE_MAX_BYTES)` } };
   // Stored by this process a moment ago: the same bytes, without reading them back.
   const bytes = ctx.recentObjects?.take(key) ?? (await readObject(ctx, key, size));
   try {
