@@ -1,13 +1,12 @@
 /**
  * Owners (issue 15): listings with keyset pages, exact usage, quotas under concurrency, erasure.
  */
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RehostClient } from '@rehost/client';
 import { createLogger } from '@rehost/logger';
 import { type BotApiDouble, makePng, sha256, startBotApiDouble } from '@rehost/testing';
 import { processors } from '@rehost/worker/processors';
-import { putUpload, waitTerminal } from './helpers.js';
+import { heldDownload, putUpload, waitTerminal } from './helpers.js';
 import { type Stack, startStack } from './stack.js';
 
 let stack: Stack;
@@ -198,27 +197,16 @@ describe('erasure', () => {
     for (let i = 0; i < 5; i++) await upload(owner);
     const held = nextIds('erase-held');
     const heldBytes = makePng(37, 38);
-    const body = new PassThrough();
-    let downloading!: () => void;
-    const started = new Promise<void>((r) => (downloading = r));
-    bot.addFile({
-      ...held,
-      size: heldBytes.length,
-      body: () => {
-        body.write(heldBytes.subarray(0, 50));
-        downloading();
-        return body;
-      },
-    });
+    const { downloading, release } = heldDownload(bot, held, heldBytes);
     const inFlight = (await rehost(stack, held, { ownerId: owner })).body.assetId as string;
-    await started;
+    await downloading;
 
     const erase = await stack.call(`/v1/owners/${owner}/assets`, { method: 'DELETE' });
     expect(erase.status).toBe(202);
     expect(erase.body.status).toBe('running');
     const again = await stack.call(`/v1/owners/${owner}/assets`, { method: 'DELETE' });
     expect([erase.body.erasureId]).toContain(again.body.erasureId);
-    body.end(heldBytes.subarray(50));
+    release();
 
     const client = new RehostClient({ baseUrl: stack.baseUrl, token: stack.token });
     const done = await client.eraseOwner(owner, { wait: true, pollMs: 100, timeoutMs: 30_000 });

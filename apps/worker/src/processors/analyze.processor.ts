@@ -38,9 +38,10 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
   const repo = analysisOf(ctx);
   // One statement: the asset, and the facts of another asset holding the same object, if any.
   const target = await repo.target(assetId);
+  noteCallback?.(Boolean(target?.asset.callbackUrl));
   const asset = target?.asset;
-  noteCallback?.(Boolean(asset?.callbackUrl));
-  if (!target || !asset || asset.status !== 'ready' || !asset.key) return { assetId, status: 'skipped' };
+  if (!target || !asset?.key || asset.status !== 'ready') return { assetId, status: 'skipped' };
+  const key = asset.key;
   if (asset.analyzedAt) {
     // A retry after recording but before announcing: announce now. A second enqueue (backfill): nothing to do.
     if (attemptsMade > 0) await announceAnalyzed(ctx, assetId, undefined, Boolean(asset.callbackUrl));
@@ -49,7 +50,7 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
 
   let outcome = target.shared;
   const via = outcome ? 'copied' : 'decoded';
-  if (!outcome) outcome = await decodeStored(ctx, asset.key, asset.size ?? ctx.config.MAX_UPLOAD_BYTES);
+  if (!outcome) outcome = await decodeStored(ctx, key, asset.size ?? ctx.config.MAX_UPLOAD_BYTES);
   // Deleted (or otherwise not ready) meanwhile: nothing recorded, nothing announced.
   if (!(await repo.record(assetId, outcome))) return { assetId, status: 'skipped' };
 
