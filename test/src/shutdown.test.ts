@@ -251,7 +251,8 @@ describe('worker SIGKILL mid-job', () => {
 describe('API SIGTERM', () => {
   it('answers the request in flight, then exits 0', async () => {
     const port = await freePort();
-    const api = startApp('api', { ...stack.services.env, LOG_LEVEL: 'info', API_PORT: String(port), API_HOST: '127.0.0.1' });
+    // debug: the request in flight is seen by its "incoming request" line.
+    const api = startApp('api', { ...stack.services.env, LOG_LEVEL: 'debug', API_PORT: String(port), API_HOST: '127.0.0.1' });
     await api.waitForLine(apiListening);
     const base = `http://127.0.0.1:${port}`;
     const auth = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };

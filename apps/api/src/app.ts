@@ -8,6 +8,7 @@ import { bearerAuth } from './plugins/auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
 import { answerWhileClosing, closeUnreadConnections, edgeServerOptions } from './plugins/http-edge.js';
 import { registerJsonBody } from './plugins/json-body.js';
+import { AccessLogController } from './plugins/request-log.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
@@ -20,6 +21,7 @@ import { uploadRoutes } from './routes/uploads.js';
 export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
+    logController: new AccessLogController(),
     bodyLimit: 64 * 1024,
     genReqId: (req) => (req.headers['x-request-id'] as string | undefined)?.slice(0, 64) ?? crypto.randomUUID(),
     ...edgeServerOptions(ctx.config),

@@ -23,6 +23,17 @@ describe('QueueDepthGate', () => {
     expect(q.reads).toBe(1); // concurrent requests share one read
   });
 
+  it('a released admission frees its place for the next request', async () => {
+    const q = fakeQueue(8);
+    const gate = new QueueDepthGate(q.read, 10, 60_000);
+    expect(await gate.admit()).toBe(true);
+    expect(await gate.admit()).toBe(true);
+    expect(await gate.admit()).toBe(false);
+    gate.release(); // that request was answered from a stored file: it enqueued nothing
+    expect(await gate.admit()).toBe(true);
+    expect(await gate.admit()).toBe(false);
+  });
+
   it('keeps counting admissions the next read may not show yet, then forgets them', async () => {
     const q = fakeQueue(0);
     let now = 1_000;

@@ -38,6 +38,12 @@ export class QueueDepthGate {
     return true;
   }
 
+  /** Gives back an admission that enqueued nothing after all (the request was answered otherwise). */
+  release(): void {
+    if (this.current > 0) this.current--;
+    else if (this.previous > 0) this.previous--;
+  }
+
   private async refresh(): Promise<void> {
     this.previous = this.current;
     this.current = 0;

@@ -147,12 +147,33 @@ const INSERT_COLUMNS = [
 ] as const;
 type InsertRow = { [K in (typeof INSERT_COLUMNS)[number]]?: unknown };
 
+const INSERT_TARGET = `"Asset" (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}, "readyAt", "updatedAt")`;
+const INSERT_PARAMS = `${INSERT_COLUMNS.map((c, i) => (c === 'metadata' ? `$${i + 1}::jsonb` : c === 'status' ? `$${i + 1}::"AssetStatus"` : c === 'sourceType' ? `$${i + 1}::"SourceType"` : `$${i + 1}`)).join(', ')},
+    CASE WHEN $2 = 'ready' THEN now() END, now()`;
+const param = (column: (typeof INSERT_COLUMNS)[number]): string => `$${INSERT_COLUMNS.indexOf(column) + 1}`;
+
 /** One INSERT for every kind of new asset; a taken idempotency key inserts nothing (no error). */
-const INSERT_ASSET = `INSERT INTO "Asset" (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}, "readyAt", "updatedAt")
-  VALUES (${INSERT_COLUMNS.map((c, i) => (c === 'metadata' ? `$${i + 1}::jsonb` : c === 'status' ? `$${i + 1}::"AssetStatus"` : c === 'sourceType' ? `$${i + 1}::"SourceType"` : `$${i + 1}`)).join(', ')},
-    CASE WHEN $2 = 'ready' THEN now() END, now())
+const INSERT_ASSET = `INSERT INTO ${INSERT_TARGET} VALUES (${INSERT_PARAMS})
   ON CONFLICT ("idempotencyKey") DO NOTHING
   RETURNING *`;
+
+/** A live ready asset stored from file id `fileId` of bot `bot` (both SQL expressions). */
+const storedTelegramFile = (fileId: string, bot: string): string =>
+  `SELECT * FROM "Asset" WHERE "telegramFileId" = ${fileId} AND "telegramBot" = ${bot} AND status = 'ready'
+     AND "deletedAt" IS NULL AND "fileKey" IS NOT NULL AND "key" IS NOT NULL LIMIT 1`;
+
+/**
+ * INSERT_ASSET unless the row's Telegram file is stored already, in one statement: the inserted
+ * row (`inserted` true), or the stored asset (false, nothing inserted), or no row (a taken
+ * idempotency key). Both parts read one snapshot, so the answer is one or the other, never both.
+ */
+const INSERT_UNLESS_STORED = `WITH stored AS (${storedTelegramFile(param('telegramFileId'), param('telegramBot'))}),
+  inserted AS (
+    INSERT INTO ${INSERT_TARGET} SELECT ${INSERT_PARAMS} WHERE NOT EXISTS (SELECT 1 FROM stored)
+    ON CONFLICT ("idempotencyKey") DO NOTHING
+    RETURNING *
+  )
+  SELECT true AS inserted, * FROM inserted UNION ALL SELECT false, * FROM stored`;
 
 const insertValues = (row: InsertRow): unknown[] =>
   INSERT_COLUMNS.map((c) => {
@@ -240,13 +261,37 @@ export class AssetsRepo {
     });
   }
 
+  /**
+   * A queued Telegram rehost, unless a live ready asset stored from the same file id of the same
+   * bot exists: then nothing is inserted and that asset comes back as `stored`, for the caller to
+   * share (`createShared`) or, when that finds its object gone, to insert after all (`createRehost`).
+   * Without a quota to reserve, the look and the insert are one statement: the common case, a
+   * file not stored yet, costs one round trip.
+   */
+  async createTelegramRehost(a: NewRehostAsset, quota?: OwnerQuota): Promise<{ stored: Asset } | { asset: Asset; created: boolean }> {
+    if (quotaApplies(a.ownerId, quota)) {
+      const stored = await this.findStoredTelegramFile(String(a.telegramBot), String(a.telegramFileId));
+      return stored ? { stored } : this.createRehost(a, quota);
+    }
+    const row = { ...a, status: 'queued' };
+    const found = await one<Asset & { inserted: boolean }>(this.pool, 'asset_insert_unless_stored', INSERT_UNLESS_STORED, insertValues(row));
+    if (!found) return { asset: await this.idempotencyHolder(this.pool, row), created: false };
+    const { inserted, ...asset } = found;
+    return inserted ? { asset, created: true } : { stored: asset };
+  }
+
   private async insertOrFind(q: Queryable, row: InsertRow): Promise<{ asset: Asset; created: boolean }> {
     const inserted = await one<Asset>(q, 'asset_insert', INSERT_ASSET, insertValues(row));
     if (inserted) return { asset: inserted, created: true };
+    return { asset: await this.idempotencyHolder(q, row), created: false };
+  }
+
+  /** The asset holding the idempotency key an insert found taken. */
+  private async idempotencyHolder(q: Queryable, row: InsertRow): Promise<Asset> {
     // ON CONFLICT waited for the holder's commit: it is visible to this next statement.
     const holder = await this.findByIdempotencyKey(String(row.idempotencyKey), q);
     if (!holder) throw new Error('idempotency key conflict without a holder');
-    return { asset: holder, created: false };
+    return holder;
   }
 
   /** The asset that holds an idempotency key, deleted ones included. */
@@ -259,13 +304,7 @@ export class AssetsRepo {
    * the caller can fetch itself: no caller-supplied identity decides who gets which bytes).
    */
   findStoredTelegramFile(bot: string, fileId: string): Promise<Asset | null> {
-    return one<Asset>(
-      this.pool,
-      'asset_stored_tg_file',
-      `SELECT * FROM "Asset" WHERE "telegramFileId" = $1 AND "telegramBot" = $2 AND status = 'ready'
-         AND "deletedAt" IS NULL AND "fileKey" IS NOT NULL AND "key" IS NOT NULL LIMIT 1`,
-      [fileId, bot],
-    );
+    return one<Asset>(this.pool, 'asset_stored_tg_file', storedTelegramFile('$1', '$2'), [fileId, bot]);
   }
 
   /** A live ready asset holding the file `fileKey` (verified by getFile when it was stored). */

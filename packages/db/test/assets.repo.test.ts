@@ -166,6 +166,46 @@ describe('file claims', () => {
   });
 });
 
+describe('createTelegramRehost', () => {
+  it('inserts a file not stored yet; a stored one comes back instead, and nothing is inserted', async () => {
+    const fileId = `f-tg-${randomUUID()}`;
+    const first = await repo.createTelegramRehost(telegram(fileId));
+    expect(first).toEqual({ asset: expect.objectContaining({ status: 'queued', telegramFileId: fileId }), created: true });
+    const firstId = (first as { asset: { id: string } }).asset.id;
+    // Queued is not stored: a second request inserts its own asset.
+    const second = await repo.createTelegramRehost(telegram(fileId));
+    expect(second).toMatchObject({ created: true });
+    expect(await repo.markReady(firstId, image(`i/${randomUUID()}.png`), dedupeKeyForTelegram(`u-${fileId}`))).toBe(true);
+
+    const row = telegram(fileId);
+    expect(await repo.createTelegramRehost(row)).toEqual({ stored: expect.objectContaining({ id: firstId, status: 'ready' }) });
+    expect(await repo.get(row.id)).toBeNull();
+    // Another bot's file id is another file.
+    expect(await repo.createTelegramRehost(telegram(fileId, { telegramBot: 'other' }))).toMatchObject({ created: true });
+    // Deleted, the stored asset is no longer found.
+    await repo.softDelete(firstId);
+    expect(await repo.createTelegramRehost(telegram(fileId))).toMatchObject({ created: true });
+  });
+
+  it('a taken idempotency key returns its holder; with a quota, the owner is charged only for an insert', async () => {
+    const key = `scope:tg-${randomUUID()}`;
+    const held = await repo.createTelegramRehost(telegram(`f-${randomUUID()}`, { idempotencyKey: key }));
+    expect(held).toMatchObject({ created: true });
+    const again = await repo.createTelegramRehost(telegram(`f-${randomUUID()}`, { idempotencyKey: key }));
+    expect(again).toEqual({ asset: expect.objectContaining({ id: (held as { asset: { id: string } }).asset.id }), created: false });
+
+    const ownerId = `o-${randomUUID()}`;
+    const fileId = `f-q-${randomUUID()}`;
+    const quota = { maxAssets: 1 };
+    const mine = await repo.createTelegramRehost(telegram(fileId, { ownerId }), quota);
+    expect(mine).toMatchObject({ created: true });
+    expect(await repo.markReady((mine as { asset: { id: string } }).asset.id, image(`i/${randomUUID()}.png`), dedupeKeyForTelegram(fileId))).toBe(true);
+    // At its limit, the owner still learns the file is stored (sharing is charged by createShared).
+    expect(await repo.createTelegramRehost(telegram(fileId, { ownerId }), quota)).toMatchObject({ stored: { status: 'ready' } });
+    await expect(repo.createTelegramRehost(telegram(`f-${randomUUID()}`, { ownerId }), quota)).rejects.toThrow('quota');
+  });
+});
+
 describe('transitions', () => {
   it('are compare-and-set: only one of two racing transitions wins; a late failure cannot undo ready', async () => {
     const { asset } = await repo.createRehost({ id: randomUUID(), sourceType: 'url', sourceUrl: 'https://x/y.png' });

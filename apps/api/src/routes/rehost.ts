@@ -136,22 +136,37 @@ export const rehostRoutes =
           metadata,
         };
 
-        // The same file of the same bot is stored already: a new asset of this caller's own,
-        // sharing the bytes — ready at once, no download, never another caller's asset.
+        const quota = ownerQuotaOf(config);
+        // Back-pressure concerns only what would enqueue: retries and stored files are answered
+        // past MAX_QUEUE_DEPTH and give back the slot they were admitted with.
+        let holdsSlot = await depth.admit();
+        let outcome: { stored: Asset } | { asset: Asset; created: boolean } | null = null;
         if (source.type === 'telegram') {
-          const stored = await assets.findStoredTelegramFile(source.bot, source.fileId);
-          const shared = stored ? await withinQuota(() => assets.createShared(row, sharedObjectOf(stored), ownerQuotaOf(config))) : null;
-          if (shared && !shared.created) return answerRetry(shared.asset);
-          if (shared) {
-            await announceReady(ctx, shared.asset);
-            req.log.info({ assetId: shared.asset.id, sharedFrom: stored!.id }, 'rehost answered from a stored file');
-            return reply.status(200).send({ assetId: shared.asset.id, ...toAssetView(shared.asset, config.PUBLIC_BASE_URL) });
+          // Admitted, a file not stored yet is inserted by the statement that looks for it: one round trip.
+          outcome = holdsSlot
+            ? await withinQuota(() => assets.createTelegramRehost(row, quota))
+            : await assets.findStoredTelegramFile(source.bot, source.fileId).then((stored) => (stored ? { stored } : null));
+          if (outcome && 'stored' in outcome) {
+            if (holdsSlot) depth.release();
+            holdsSlot = false;
+            // The same file of the same bot is stored already: a new asset of this caller's own,
+            // sharing the bytes — ready at once, no download, never another caller's asset.
+            const { stored } = outcome;
+            const shared = await withinQuota(() => assets.createShared(row, sharedObjectOf(stored), quota));
+            if (shared && !shared.created) return answerRetry(shared.asset);
+            if (shared) {
+              await announceReady(ctx, shared.asset);
+              req.log.info({ assetId: shared.asset.id, sharedFrom: stored.id }, 'rehost answered from a stored file');
+              return reply.status(200).send({ assetId: shared.asset.id, ...toAssetView(shared.asset, config.PUBLIC_BASE_URL) });
+            }
+            outcome = null; // its object went with its last holder: store the file anew
           }
         }
-
-        // Back-pressure concerns only what would enqueue: retries and stored files are answered above.
-        if (!(await depth.admit())) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
-        const { asset, created } = await withinQuota(() => assets.createRehost(row, ownerQuotaOf(config)));
+        if (!outcome) {
+          if (!holdsSlot && !(await depth.admit())) throw errors.rateLimited(BACKPRESSURE_RETRY_AFTER);
+          outcome = await withinQuota(() => assets.createRehost(row, quota));
+        }
+        const { asset, created } = outcome;
         if (!created) return answerRetry(asset);
         await enqueueRehost(asset);
         req.log.info({ assetId: asset.id, sourceType: source.type }, 'rehost accepted');
