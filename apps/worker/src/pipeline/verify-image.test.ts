@@ -105,6 +105,19 @@ describe('verifyImageStream accepts real images', () => {
     expect(result).toMatchObject({ width: 64, height: 48, size: jpeg.length, sha256: sha256(jpeg) });
   });
 
+  test('under strip, a file with nothing to leave out is handed on one piece per chunk received, not one per segment', async () => {
+    // 64 KiB chunks across 64 KiB IDAT chunks: every received chunk spans a segment boundary.
+    const png = Buffer.concat([...streamNoisePng(1024, 600)]);
+    const received = [...chunksOf(png, 64 * 1024)];
+    const { body, done } = await verifyImageStream(sourceOf(received).source, LIMITS);
+    const pieces: Buffer[] = [];
+    body.on('data', (piece: Buffer) => pieces.push(piece));
+    await done;
+    expect(Buffer.concat(pieces).equals(png)).toBe(true);
+    // (The header phase holds the first chunk; every later one comes out as itself.)
+    expect(pieces.length).toBeLessThanOrEqual(received.length);
+  });
+
   test('an image of exactly maxBytes and maxPixels passes', async () => {
     const png = makePng(100, 50);
     const { result } = await verify(png, { maxBytes: png.length, maxPixels: 5000 });

@@ -13,7 +13,7 @@ export class GifEditor extends StreamEditor {
     super();
     this.settled = true; // GIF has no orientation
     this.take(13, (b) => {
-      this.emit(Buffer.from(b));
+      this.keepTaken(b);
       this.pass(colourTableBytes(b[10]!));
       this.take(1, this.block);
     });

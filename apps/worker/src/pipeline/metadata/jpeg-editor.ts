@@ -27,7 +27,7 @@ export class JpegEditor extends StreamEditor {
   private seek = (b: Buffer): void => {
     if (b[0] === 0xff) this.take(1, this.marker);
     else {
-      this.emit(Buffer.from(b));
+      this.keepTaken(b);
       this.take(1, this.seek);
     }
   };

@@ -50,7 +50,7 @@ export class PngEditor extends StreamEditor {
       this.drop(length + 4);
       this.take(8, this.chunk);
     } else {
-      this.emit(Buffer.from(b));
+      this.keepTaken(b);
       this.pass(length + 4);
       if (type === 'IDAT') this.settled = true; // eXIf must come before the image data
       if (type === 'IEND') this.ended = true;

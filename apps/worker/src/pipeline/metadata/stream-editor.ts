@@ -42,6 +42,11 @@ export abstract class StreamEditor {
   private have = 0;
   private got: Buffer = Buffer.alloc(0);
   private step: (bytes: Buffer) => void = () => {};
+  /** The chunk, and where in it, the bytes being taken began. */
+  private takeChunk: Buffer | undefined;
+  private takeFrom = 0;
+  /** During a `take`'s step: the taken bytes as a view of their chunk, if they arrived in one. */
+  private takenView: Buffer | undefined;
 
   push(chunk: Buffer, emit: Emit): void {
     this.emit = emit;
@@ -63,6 +68,10 @@ export abstract class StreamEditor {
       } else if (this.scanning) {
         i = this.scan(chunk, i);
       } else {
+        if (this.have === 0) {
+          this.takeChunk = chunk;
+          this.takeFrom = i;
+        }
         const n = Math.min(this.want - this.have, chunk.length - i);
         chunk.copy(this.got, this.have, i, i + n);
         this.have += n;
@@ -70,7 +79,10 @@ export abstract class StreamEditor {
         if (this.have === this.want) {
           this.have = 0;
           this.position += i - before;
+          this.takenView = this.takeChunk === chunk ? chunk.subarray(this.takeFrom, i) : undefined;
+          this.takeChunk = undefined;
           this.step(this.got.subarray(0, this.want));
+          this.takenView = undefined;
           continue;
         }
       }
@@ -86,6 +98,15 @@ export abstract class StreamEditor {
   /** Copy `n` bytes through unchanged. */
   protected pass(n: number): void {
     this.passing += n;
+  }
+
+  /**
+   * Hands on the bytes just taken (`b`, the step's argument), unchanged: as a view of the chunk
+   * they arrived in when they came in one — so that they and the bytes passed after them are
+   * adjacent and go out as one piece — else as a copy (`b` is reused by the next take).
+   */
+  protected keepTaken(b: Buffer): void {
+    this.emit(this.takenView ?? Buffer.from(b));
   }
 
   /** Leave `n` bytes out. */

@@ -44,7 +44,7 @@ export class WebpEditor extends StreamEditor {
       this.drop(padded);
       this.take(8, this.chunk);
     } else {
-      this.emit(Buffer.from(b));
+      this.keepTaken(b);
       this.pass(padded);
       this.take(8, this.chunk);
     }
