@@ -7,7 +7,8 @@
  *
  * The half-rate latencies come from an evenly paced open-loop client, not from autocannon: its
  * rate limit lets each connection send its whole per-second budget back to back and then wait
- * for the next second, so "half the rate" is full rate half of the time.
+ * for the next second, so "half the rate" is full rate half of the time. The p99 is that of the
+ * median of three windows.
  */
 import http from 'node:http';
 import autocannon, { type Result } from 'autocannon';
@@ -113,45 +114,55 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
     ctx.log(`POST /v1/rehost: ${round(max.perS)}/s at most (autocannon, 16 connections)`);
 
     // Half load, evenly paced: one request every 1/rate s on kept-alive connections, each timed
-    // from being sent to its answer's last byte.
+    // from being sent to its answer's last byte. One second unrecorded first (connections opened,
+    // the client's own code warm, as autocannon's warm-up does for the maximum), then three
+    // windows of `seconds`: a one-off stall of this shared machine lands in one of them, and the
+    // median window's p99 is the figure (all three are kept in the results).
     const rate = Math.max(1, max.perS / 2);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-    const latencies: number[] = [];
-    const failures: string[] = [];
-    const inFlight: Promise<void>[] = [];
-    const phase = startPhase();
-    await paced(rate, Math.round(rate * seconds), () => {
-      const body = JSON.stringify({ source: { type: 'telegram', fileId: `api-${++n}`, fileUniqueId: `api-u-${n}`, bot: 'default' } });
-      const t0 = performance.now();
-      inFlight.push(
-        new Promise<void>((resolve) => {
-          const req = http.request(`http://127.0.0.1:${port}/v1/rehost`, {
-            method: 'POST',
-            agent,
-            headers: { authorization: `Bearer ${services.env.API_TOKENS!.split(',')[0]}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          });
-          req.on('response', (res) => {
-            res.resume();
-            res.on('end', () => {
-              latencies.push(performance.now() - t0);
-              if (res.statusCode !== 202) failures.push(`HTTP ${res.statusCode}`);
+    const pacedWindow = async (s: number) => {
+      const latencies: number[] = [];
+      const failures: string[] = [];
+      const inFlight: Promise<void>[] = [];
+      const phase = startPhase();
+      await paced(rate, Math.round(rate * s), () => {
+        const body = JSON.stringify({ source: { type: 'telegram', fileId: `api-${++n}`, fileUniqueId: `api-u-${n}`, bot: 'default' } });
+        const t0 = performance.now();
+        inFlight.push(
+          new Promise<void>((resolve) => {
+            const req = http.request(`http://127.0.0.1:${port}/v1/rehost`, {
+              method: 'POST',
+              agent,
+              headers: { authorization: `Bearer ${services.env.API_TOKENS!.split(',')[0]}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+            });
+            req.on('response', (res) => {
+              res.resume();
+              res.on('end', () => {
+                latencies.push(performance.now() - t0);
+                if (res.statusCode !== 202) failures.push(`HTTP ${res.statusCode}`);
+                resolve();
+              });
+            });
+            req.on('error', (err) => {
+              failures.push(err.message);
               resolve();
             });
-          });
-          req.on('error', (err) => {
-            failures.push(err.message);
-            resolve();
-          });
-          req.end(body);
-        }),
-      );
-    });
-    await Promise.all(inFlight);
-    const halfCpu = phase.end().cpu;
+            req.end(body);
+          }),
+        );
+      });
+      await Promise.all(inFlight);
+      const { cpu } = phase.end();
+      if (failures.length > 0) throw new Error(`half load: ${failures.length} failed requests, e.g. ${failures[0]}`);
+      return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu };
+    };
+    await pacedWindow(1);
+    const windows = [];
+    for (let i = 0; i < (ctx.smoke ? 1 : 3); i++) windows.push(await pacedWindow(seconds));
     agent.destroy();
-    if (failures.length > 0) throw new Error(`half load: ${failures.length} failed requests, e.g. ${failures[0]}`);
-    const half = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu: halfCpu };
-    ctx.log(`at ${round(rate)}/s: p50 ${round(half.p50, 2)} ms, p99 ${round(half.p99, 2)} ms`);
+    const byP99 = [...windows].sort((a, b) => a.p99 - b.p99);
+    const half = byP99[Math.floor(byP99.length / 2)]!;
+    ctx.log(`at ${round(rate)}/s: p50 ${round(half.p50, 2)} ms, p99 ${round(half.p99, 2)} ms (median window; p99 of each: ${windows.map((w) => round(w.p99, 1)).join(', ')} ms)`);
 
     const ratio = max.perS / baseline.perS;
     return {
@@ -163,10 +174,11 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
       latency_at_max_p99_ms: round(max.p99, 2),
       baseline_queue_add_per_s: round(baseline.perS),
       connections: 16,
+      p99_ms_windows: windows.map((w) => round(w.p99, 2)),
       cpu: { ours_max: max.cpu, ours_half: half.cpu, baseline: baseline.cpu } satisfies Record<string, CpuShare>,
       targets: {
         throughput: target('req_per_s >= 0.3 x baseline_queue_add_per_s', ratio, ratio >= 0.3),
-        p99: target('p99_ms <= 25 at half load', half.p99, half.p99 <= 25),
+        p99: target('p99_ms <= 25 at half load (median of 3 windows)', half.p99, half.p99 <= 25),
       },
       limited_by: `at max: ${describeCpu(max.cpu)}; bare add loop: ${describeCpu(baseline.cpu)}`,
       measured_at: new Date().toISOString(),
