@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { AssetsRepo, createDb, createSql } from '../packages/db/src/index.js';
+import { AssetsRepo, createSql } from '../packages/db/src/index.js';
 import { type AssetEvent, JobQueues, subscribeAssetEvents, type Redis } from '../packages/jobs/src/index.js';
 import type { ObjectStore } from '../packages/storage/src/index.js';
 import { createTestServices, streamNoisePng, type TestServices } from '../packages/testing/src/index.js';
@@ -243,14 +243,12 @@ export async function benchServices(env: Record<string, string> = {}): Promise<T
  * scenarios that enqueue directly so that the API is not part of what they measure.
  */
 export async function producer(services: TestServices) {
-  const db = createDb(services.env.DATABASE_URL!);
   const sql = createSql(services.env.DATABASE_URL!);
   const redis = services.redis.redis;
   const queues = new JobQueues(redis, services.redis.prefix);
   const completions = assetCompletions(redis, services.redis.prefix);
   await completions.ready;
   return {
-    db,
     sql,
     assets: new AssetsRepo(sql),
     queues,
@@ -258,7 +256,6 @@ export async function producer(services: TestServices) {
     close: async () => {
       await completions.stop();
       await queues.close();
-      await db.$disconnect();
       await sql.end();
     },
   };

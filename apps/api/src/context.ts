@@ -1,4 +1,4 @@
-import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/db';
+import { AssetsRepo, createSql, type SqlPool } from '@rehost/db';
 import { AssetEventHub, createRedis, redisClientName, JobQueues, type Redis } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, stagingExpiryDaysFor, storeFromEnv } from '@rehost/storage';
@@ -8,9 +8,7 @@ import type { ApiConfig } from './config.js';
 export interface ApiContext {
   config: ApiConfig;
   log: Logger;
-  /** Prisma (off the hot path). */
-  db: Db;
-  /** Plain pg: the per-request statements (AssetsRepo). */
+  /** Plain pg: the per-request statements (AssetsRepo and the routes' repos). */
   sql: SqlPool;
   assets: AssetsRepo;
   redis: Redis;
@@ -22,7 +20,6 @@ export interface ApiContext {
 
 export async function createApiContext(config: ApiConfig, log?: Logger): Promise<ApiContext> {
   const logger = log ?? createLogger({ name: 'api', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
-  const db = createDb(config.DATABASE_URL, { max: 2 });
   const sql = createSql(config.DATABASE_URL);
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('api') });
   const queues = new JobQueues(redis, config.QUEUE_PREFIX);
@@ -38,7 +35,6 @@ export async function createApiContext(config: ApiConfig, log?: Logger): Promise
   return {
     config,
     log: logger,
-    db,
     sql,
     assets: new AssetsRepo(sql),
     redis,
@@ -49,7 +45,6 @@ export async function createApiContext(config: ApiConfig, log?: Logger): Promise
       await events.stop();
       await queues.close();
       redis.disconnect();
-      await db.$disconnect();
       await sql.end();
       store.destroy();
     },

@@ -1,4 +1,4 @@
-import { AssetsRepo, createDb, createSql, type Db, type SqlPool } from '@rehost/db';
+import { AssetsRepo, createSql, type SqlPool } from '@rehost/db';
 import { createRedis, type Redis, redisClientName } from '@rehost/jobs';
 import { createLogger, type Logger } from '@rehost/logger';
 import { type ObjectStore, storeFromEnv } from '@rehost/storage';
@@ -10,9 +10,7 @@ import { RecentObjects } from './pipeline/recent-objects.js';
 export interface WorkerContext {
   config: WorkerConfig;
   log: Logger;
-  /** Prisma: the sweeper's and the webhook log's queries (off the hot path). */
-  db: Db;
-  /** Plain pg: the per-job statements (AssetsRepo). */
+  /** Plain pg: every statement (AssetsRepo per job; the sweeper's and the webhook log's repos). */
   sql: SqlPool;
   assets: AssetsRepo;
   redis: Redis;
@@ -29,7 +27,6 @@ export interface WorkerContext {
 
 export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerContext {
   const logger = log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
-  const db = createDb(config.DATABASE_URL, { max: 4 });
   const sql = createSql(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('worker') });
   const store = storeFromEnv(config);
@@ -37,7 +34,6 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
   return {
     config,
     log: logger,
-    db,
     sql,
     assets: new AssetsRepo(sql),
     redis,
@@ -47,7 +43,6 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
     ...(config.ANALYZE_IMAGES ? { recentObjects: new RecentObjects({ maxBytes: 64_000_000, maxObjectBytes: 4 * 1024 * 1024, ttlMs: 60_000 }) } : {}),
     close: async () => {
       redis.disconnect();
-      await db.$disconnect();
       await sql.end();
       store.destroy();
     },

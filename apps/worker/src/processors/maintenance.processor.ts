@@ -35,7 +35,7 @@ function partsOf(ctx: WorkerContext) {
   let p = parts.get(ctx);
   if (!p) {
     // Producer-side queues on the worker's shared connection: nothing of their own to close.
-    p = { repo: new MaintenanceRepo(ctx.db), queues: new JobQueues(ctx.redis, ctx.config.QUEUE_PREFIX) };
+    p = { repo: new MaintenanceRepo(ctx.sql), queues: new JobQueues(ctx.redis, ctx.config.QUEUE_PREFIX) };
     parts.set(ctx, p);
   }
   return p;

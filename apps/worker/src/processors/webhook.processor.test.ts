@@ -68,12 +68,14 @@ function fakeContext(opts: { callbackUrl?: string | null; secret?: string } = {}
       QUEUE_PREFIX: '{unit}',
     },
     assets: { get: async () => asset },
-    db: {
-      webhookDelivery: {
-        create: async ({ data }: { data: Record<string, unknown> }) => {
-          deliveries.push(data);
-          return data;
-        },
+    // The pool as WebhooksRepo uses it here: only its delivery INSERT (the SQL itself is tested in test/src/webhooks.test.ts).
+    sql: {
+      query: async ({ name, values }: { name: string; values: unknown[] }) => {
+        if (name !== 'webhook_record_delivery') throw new Error(`unexpected statement ${name}`);
+        const [id, assetId, url, attempt, statusCode, error, durationMs] = values;
+        const row = { id, assetId, url, attempt, statusCode, error, durationMs, createdAt: new Date() };
+        deliveries.push(row);
+        return { rows: [row], rowCount: 1 };
       },
     },
   } as unknown as WorkerContext;

@@ -25,7 +25,7 @@ const repos = new WeakMap<WorkerContext, WebhooksRepo>();
 const webhooksOf = (ctx: WorkerContext): WebhooksRepo => {
   let repo = repos.get(ctx);
   if (!repo) {
-    repo = new WebhooksRepo(ctx.db);
+    repo = new WebhooksRepo(ctx.sql);
     repos.set(ctx, repo);
   }
   return repo;
