@@ -39,7 +39,7 @@ function rows(key: string, s: ScenarioResult): Row[] {
       ];
     case 'e2e_small':
       return [
-        [`jobs/s, 1 worker process (${v('jobs')} jobs each, median of 3 alternating rounds)`, v('jobs_per_s_1_worker'), v('baseline_jobs_per_s_1_worker'), t.throughput_1_worker],
+        [`jobs/s, 1 worker process (${v('jobs')} jobs)`, v('jobs_per_s_1_worker'), v('baseline_jobs_per_s_1_worker'), t.throughput_1_worker],
         ['jobs/s, 2 worker processes', v('jobs_per_s_2_workers'), v('baseline_jobs_per_s_2_workers'), t.throughput_2_workers],
         ['worker CPU, ms per job (1 process)', v('cpu_ms_per_job'), v('baseline_cpu_ms_per_job'), t.cpu_per_job],
         [`enqueue → completion p50, ms (at ${v('latency_rate_per_s')}/s)`, v('p50_ms'), v('baseline_p50_ms'), t.p50],

@@ -7,8 +7,8 @@
  * the same computations (bare-analysis.ts), in its one UPDATE.
  *
  * Throughput: the jobs are queued while the queue is paused and the workers idle, then the queue
- * is resumed; the clock runs from resume to the last completion. Ours and bare alternate in
- * three rounds per comparison, and each side's median round is its figure. Everything (API aside, which is not involved: jobs are enqueued as the API does,
+ * is resumed; the clock runs from resume to the last completion. Ours and bare alternate phase
+ * by phase. Everything (API aside, which is not involved: jobs are enqueued as the API does,
  * from this process) shares the machine's cores: the workers, PostgreSQL, Redis, RGW, the double.
  */
 import { randomUUID } from 'node:crypto';
@@ -39,8 +39,6 @@ import {
 } from '../lib.js';
 
 const BARE_QUEUE = 'bare-rehost';
-/** Alternating rounds per throughput comparison (`compare`). */
-const ROUNDS = 3;
 
 interface Throughput {
   jobs_per_s: number;
@@ -141,27 +139,6 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
       return { jobs_per_s: round((count * 1000) / ms), cpu_ms_per_job: round(cpuUsed / count, 2), cpu };
     };
 
-    /**
-     * Ours and bare in alternating rounds, `count` jobs per side in all: a slow spell of the shared
-     * machine lands on both sides instead of on whichever ran then. Jobs/s is the median round's,
-     * CPU per job that of all rounds; every round is kept in the results.
-     */
-    const compare = async (a: Side, aWorkers: Child[], b: Side, bWorkers: Child[], count: number, bytes = png) => {
-      const rounds = ctx.smoke ? 1 : ROUNDS;
-      const per = Math.round(count / rounds);
-      const ra: Throughput[] = [];
-      const rb: Throughput[] = [];
-      for (let i = 0; i < rounds; i++) {
-        ra.push(await throughput(a, aWorkers, per, bytes));
-        rb.push(await throughput(b, bWorkers, per, bytes));
-      }
-      const combine = (r: Throughput[]): Throughput => {
-        const mid = [...r].sort((x, y) => x.jobs_per_s - y.jobs_per_s)[Math.floor(r.length / 2)]!;
-        return { ...mid, cpu_ms_per_job: round(r.reduce((sum, x) => sum + x.cpu_ms_per_job, 0) / r.length, 2) };
-      };
-      return { a: combine(ra), b: combine(rb), rounds: { ours: ra.map((x) => x.jobs_per_s), bare: rb.map((x) => x.jobs_per_s) } };
-    };
-
     /** `count` jobs enqueued one by one at `perSecond`; enqueue → completion event per job. */
     const latency = async (side: Side, perSecond: number, count: number): Promise<Latency> => {
       const items = await prepare(count);
@@ -186,17 +163,17 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     await throughput(ours, [w1], warmup);
     await throughput(bare, [b1], warmup);
 
-    ctx.log(`1 worker process: ${n} jobs each, ours and bare in alternating rounds`);
-    const one = await compare(ours, [w1], bare, [b1], n);
-    const [ours1, bare1] = [one.a, one.b];
-    ctx.log(`1 worker: ours ${ours1.jobs_per_s}/s, bare ${bare1.jobs_per_s}/s (rounds: ours ${one.rounds.ours.join(', ')}; bare ${one.rounds.bare.join(', ')})`);
+    ctx.log(`1 worker process: ${n} jobs, ours then bare`);
+    const ours1 = await throughput(ours, [w1], n);
+    const bare1 = await throughput(bare, [b1], n);
+    ctx.log(`1 worker: ours ${ours1.jobs_per_s}/s, bare ${bare1.jobs_per_s}/s`);
 
     const w2 = await startWorker(ctx, services.env);
     const b2 = await startBaseline(ctx, 'bare-worker.ts', services.env);
-    ctx.log(`2 worker processes: ${n} jobs each, alternating rounds`);
-    const two = await compare(ours, [w1, w2], bare, [b1, b2], n);
-    const [ours2, bare2] = [two.a, two.b];
-    ctx.log(`2 workers: ours ${ours2.jobs_per_s}/s, bare ${bare2.jobs_per_s}/s (rounds: ours ${two.rounds.ours.join(', ')}; bare ${two.rounds.bare.join(', ')})`);
+    ctx.log(`2 worker processes: ${n} jobs, ours then bare`);
+    const ours2 = await throughput(ours, [w1, w2], n);
+    const bare2 = await throughput(bare, [b1, b2], n);
+    ctx.log(`2 workers: ours ${ours2.jobs_per_s}/s, bare ${bare2.jobs_per_s}/s`);
     await w2.stop();
     await b2.stop();
 
@@ -219,12 +196,12 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
     };
     const wa = await startWorker(ctx, { ...services.env, ANALYZE_IMAGES: 'true' });
     const ba = await startBaseline(ctx, 'bare-worker.ts', { ...services.env, BARE_ANALYZE: 'true' });
-    ctx.log(`with image analysis: ${na} photo-like JPEGs (${photo.length} B) each, 1 worker process, alternating rounds`);
+    ctx.log(`with image analysis: ${na} photo-like JPEGs (${photo.length} B), 1 worker process, ours then bare`);
     await throughput(analysing, [wa], warmup, photo);
     await throughput(bare, [ba], warmup, photo);
-    const analysed = await compare(analysing, [wa], bare, [ba], na, photo);
-    const [oursA, bareA] = [analysed.a, analysed.b];
-    ctx.log(`with analysis: ours ${oursA.jobs_per_s}/s, bare ${bareA.jobs_per_s}/s (rounds: ours ${analysed.rounds.ours.join(', ')}; bare ${analysed.rounds.bare.join(', ')})`);
+    const oursA = await throughput(analysing, [wa], na, photo);
+    const bareA = await throughput(bare, [ba], na, photo);
+    ctx.log(`with analysis: ours ${oursA.jobs_per_s}/s, bare ${bareA.jobs_per_s}/s`);
 
     const t = {
       throughput_analyzed: oursA.jobs_per_s / bareA.jobs_per_s,
@@ -258,7 +235,6 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
       cpu_ms_per_job_analyzed: oursA.cpu_ms_per_job,
       baseline_cpu_ms_per_job_analyzed: bareA.cpu_ms_per_job,
       worker_concurrency: Number(services.env.WORKER_CONCURRENCY),
-      rounds: { one_worker: one.rounds, two_workers: two.rounds, analyzed: analysed.rounds },
       cpu: {
         ours_1: ours1.cpu,
         baseline_1: bare1.cpu,
