@@ -1,6 +1,7 @@
 /**
- * Two small shims around @prisma/adapter-pg 6.19 that make Prisma's JS schema
+ * Three small shims around @prisma/adapter-pg 6.19 that make Prisma's JS schema
  * engine (migrations without a native engine download) work against PostgreSQL.
+ * Only the migration CLI (prisma.config.ts) loads this file; no app does.
  *
  * 1. prisma/orm#27403: result columns of type `name`/`char` (OIDs 19/18, arrays
  *    1003/1002), which the schema engine's introspection queries return, fail to
@@ -15,7 +16,7 @@
  *    or a comment — and runs the pieces one by one. We send the script whole, as one simple
  *    query (PostgreSQL runs it as one implicit transaction: a migration applies whole or not at all).
  *
- * Remove them when the adapter fixes them; `pg-shims.test.ts` shows whether it has.
+ * Remove them when the adapter fixes them; `packages/db/test/migrations.test.ts` shows whether it has.
  */
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
