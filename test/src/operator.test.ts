@@ -145,6 +145,18 @@ describe('metrics', () => {
       expect((await fetch(`${metricsUrl}/nope`)).status).toBe(404);
     });
 
+    /** The worker's /metrics text once `ready(text)` holds; fails after 10 s. */
+    async function metricsWhen(ready: (text: string) => boolean): Promise<string> {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const res = await fetch(`${metricsUrl}/metrics`);
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        if (ready(text) || Date.now() > deadline) return text;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+
     it('counts jobs, stored bytes, S3 operations and Telegram API errors', async () => {
       // A finalize job that succeeds: jobs, duration, stored bytes and S3 operations move.
       const png = makePng(24, 24);
@@ -158,9 +170,9 @@ describe('metrics', () => {
       expect(tg.status).toBe(202);
       expect((await waitTerminal(stack, tg.body.assetId)).status).toBe('failed');
 
-      const res = await fetch(`${metricsUrl}/metrics`);
-      expect(res.status).toBe(200);
-      const text = await res.text();
+      // The asset is terminal as soon as its row says so; the worker counts its job a moment later,
+      // when BullMQ settles it: read the metrics until both jobs are counted (bounded).
+      const text = await metricsWhen((t) => sample(t, 'rehost_jobs_total', { queue: 'rehost', outcome: 'failed' }) !== undefined);
       const names = declared(text);
       for (const name of [
         'rehost_jobs_total',
