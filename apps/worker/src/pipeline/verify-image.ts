@@ -119,11 +119,6 @@ export async function verifyImageStream(
   return { header: await header, body, done };
 }
 
-/** Whether `next` starts where `view` ends, in the same memory. */
-const adjacent = (view: Buffer, next: Buffer): boolean => next.buffer === view.buffer && next.byteOffset === view.byteOffset + view.length;
-/** `view`, `by` bytes longer (over memory `adjacent` found to follow it). */
-const extend = (view: Buffer, by: number): Buffer => Buffer.from(view.buffer, view.byteOffset, view.length + by);
-
 class VerifyingStream extends Transform {
   onHeader: (header: ImageHeader) => void = () => {};
   /** Set just before the stream ends cleanly. */
@@ -154,18 +149,8 @@ class VerifyingStream extends Transform {
       this.fork();
       this.storedHash!.update(bytes);
     }
-    this.out = this.out && adjacent(this.out, bytes) ? extend(this.out, bytes.length) : (this.flushOut(), bytes);
+    this.push(bytes);
   };
-  /**
-   * Stored bytes not pushed yet: the editor hands them on in pieces (a view per image segment),
-   * and adjacent views of one chunk are pushed as one. Pushed singly, a consumer reading through
-   * the async iterator (lib-storage) would get them concatenated: one more copy of every byte.
-   */
-  private out: Buffer | undefined;
-  private flushOut(): void {
-    if (this.out) this.push(this.out);
-    this.out = undefined;
-  }
   private readonly observeOnly = (): void => {};
   private type: ImageType | undefined;
   private header: ImageHeader | undefined;
@@ -228,7 +213,6 @@ class VerifyingStream extends Transform {
       this.unhashedBytes += chunk.length;
     }
     this.editor!.push(chunk, this.emitStored);
-    this.flushOut();
     if (this.editor!.problem !== undefined) return errors.notAnImage(this.editor!.problem);
     // Held back this long, the bytes are being left out (a large text chunk, trailing data): fork now.
     if (!this.storedHash && this.unhashedBytes > MAX_UNHASHED_BYTES) this.fork();

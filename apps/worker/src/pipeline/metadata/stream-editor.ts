@@ -35,7 +35,9 @@ export abstract class StreamEditor {
   protected ended = false;
   /** While true, `scan` decides what the bytes are (JPEG entropy-coded data, AVIF mdat). */
   protected scanning = false;
-  protected emit: Emit = () => {};
+  /** Where `push` hands bytes on; `pending` holds the last piece while the next may adjoin it. */
+  private sink: Emit = () => {};
+  private pending: Buffer | undefined;
   private passing = 0;
   private dropping = 0;
   private want = 0;
@@ -48,14 +50,44 @@ export abstract class StreamEditor {
   /** During a `take`'s step: the taken bytes as a view of their chunk, if they arrived in one. */
   private takenView: Buffer | undefined;
 
+  /**
+   * Feeds `chunk`; what is kept goes to `emit` before this returns, adjacent pieces of one chunk
+   * as one (a view per segment would make a consumer that reads through an async iterator, as
+   * lib-storage does, join them: one more copy of every byte).
+   */
   push(chunk: Buffer, emit: Emit): void {
-    this.emit = emit;
+    this.sink = emit;
+    try {
+      this.feed(chunk);
+    } finally {
+      this.flush();
+    }
+  }
+
+  /** Hands `bytes` on (once `push` returns, joined with the pieces it adjoins in memory). */
+  protected emit(bytes: Buffer): void {
+    const last = this.pending;
+    if (last && bytes.buffer === last.buffer && bytes.byteOffset === last.byteOffset + last.length) {
+      this.pending = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+      return;
+    }
+    this.flush();
+    this.pending = bytes;
+  }
+
+  private flush(): void {
+    const piece = this.pending;
+    this.pending = undefined;
+    if (piece) this.sink(piece);
+  }
+
+  private feed(chunk: Buffer): void {
     let i = 0;
     while (i < chunk.length && this.problem === undefined) {
       const before = i;
       if (this.passing > 0) {
         const n = Math.min(this.passing, chunk.length - i);
-        emit(chunk.subarray(i, i + n));
+        this.emit(chunk.subarray(i, i + n));
         this.passing -= n;
         i += n;
       } else if (this.dropping > 0) {
@@ -102,8 +134,8 @@ export abstract class StreamEditor {
 
   /**
    * Hands on the bytes just taken (`b`, the step's argument), unchanged: as a view of the chunk
-   * they arrived in when they came in one — so that they and the bytes passed after them are
-   * adjacent and go out as one piece — else as a copy (`b` is reused by the next take).
+   * they arrived in when they came in one — so that they join the pieces around them — else as a
+   * copy (`b` is reused by the next take).
    */
   protected keepTaken(b: Buffer): void {
     this.emit(this.takenView ?? Buffer.from(b));
