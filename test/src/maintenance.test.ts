@@ -14,6 +14,7 @@ import {
   type MaintenanceTask,
   MAINTENANCE_TASKS,
   maintenanceSchedulerId,
+  runMaintenanceAndWait,
   runMaintenanceNow,
   scheduleMaintenance,
 } from '@rehost/jobs';
@@ -115,6 +116,14 @@ describe('expire-uploads', () => {
     await runMaintenanceNow(queues.queues.maintenance, 'expire-uploads');
     const asset = await waitTerminal(stack, up.assetId);
     expect(asset.status).toBe('expired');
+  });
+
+  it('runs now and answers with the counts when asked to wait (bounded)', async () => {
+    const up = await createUpload(makePng(4, 4));
+    await sql(`UPDATE "Asset" SET "uploadExpiresAt" = now() - interval '3 hours' WHERE id = $1`, [up.assetId]);
+    const result = await runMaintenanceAndWait(stack.apiCtx.queues.queues.maintenance, stack.apiCtx.redis, 'expire-uploads', 15_000);
+    expect(result).toMatchObject({ task: 'expire-uploads', counts: { expired: 1 } });
+    expect((await waitTerminal(stack, up.assetId)).status).toBe('expired');
   });
 });
 

@@ -1,4 +1,5 @@
-import type { Queue } from 'bullmq';
+import { type Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { defineJob } from './define-job.js';
 
@@ -64,4 +65,22 @@ export async function scheduleMaintenance(queue: Queue, everyMs: number): Promis
 export async function runMaintenanceNow(queue: Queue, task: MaintenanceTask): Promise<string> {
   const job = await queue.add(maintenanceJob.name, maintenanceJob.payload.parse({ task }), maintenanceJob.options);
   return job.id!;
+}
+
+/**
+ * Runs one task now and waits for its result, at most `timeoutMs` (a check, or an operator who
+ * wants the counts). The waiting uses a connection of its own (a duplicate of `redis`), closed
+ * before returning.
+ */
+export async function runMaintenanceAndWait(queue: Queue, redis: Redis, task: MaintenanceTask, timeoutMs: number): Promise<unknown> {
+  const connection = redis.duplicate({ maxRetriesPerRequest: null });
+  const events = new QueueEvents(queue.name, { connection, prefix: queue.opts.prefix });
+  try {
+    await events.waitUntilReady();
+    const job = await queue.add(maintenanceJob.name, maintenanceJob.payload.parse({ task }), maintenanceJob.options);
+    return await job.waitUntilFinished(events, timeoutMs);
+  } finally {
+    await events.close();
+    connection.disconnect();
+  }
 }
