@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RehostClient } from '@rehost/client';
-import { AssetsRepo } from '@rehost/db';
-import { createRedis, type Redis, type StreamedEvent, subscribeAssetEvents } from '@rehost/jobs';
+import { AnalysisRepo, AssetsRepo } from '@rehost/db';
+import { createRedis, jobIdFor, type Redis, type StreamedEvent, subscribeAssetEvents } from '@rehost/jobs';
 import { type BotApiDouble, startBotApiDouble } from '@rehost/testing';
 import { hammingDistance } from '@rehost/worker/image-facts';
 import { scenePng, twinsOf } from '@rehost/worker/image-fixtures';
@@ -123,6 +123,40 @@ describe('analysis after ready', () => {
     } finally {
       store.getStream = getStream;
     }
+  });
+
+  it('is done by the job that stored the image: no analyze job is queued for it', async () => {
+    const asset = await stored(await scenePng(9), { ownerId: 'in-job' });
+    expect(asset.phash).toMatch(/^[0-9a-f]{16}$/);
+    expect(await stack.apiCtx.queues.queues.analyze.getJob(jobIdFor('analyze', asset.id))).toBeUndefined();
+  });
+
+  it('falls back to an analyze job when the analysis in the job fails (a database error at record)', async () => {
+    const record = AnalysisRepo.prototype.record;
+    let failed = 0;
+    AnalysisRepo.prototype.record = function (this: AnalysisRepo, ...args: Parameters<typeof record>) {
+      if (failed++ === 0) return Promise.reject(new Error('connection terminated unexpectedly'));
+      return record.apply(this, args);
+    };
+    try {
+      const asset = await stored(await scenePng(10), { ownerId: 'in-job-fails' });
+      expect(failed).toBe(2);
+      expect(asset.phash).toMatch(/^[0-9a-f]{16}$/);
+      const job = await stack.apiCtx.queues.queues.analyze.getJob(jobIdFor('analyze', asset.id));
+      expect(job?.returnvalue).toMatchObject({ status: 'analyzed', via: 'decoded' });
+    } finally {
+      AnalysisRepo.prototype.record = record;
+    }
+  });
+
+  it('facts are recorded only for the object the asset names (bytes of a run that lost are never recorded)', async () => {
+    const asset = await stored(await scenePng(11), { ownerId: 'key-guard' });
+    const repo = new AnalysisRepo(stack.workerCtx!.sql);
+    const other = { facts: { placeholder: 'AAAA', dominantColor: '#000000', phash: 'ffffffffffffffff' } };
+    expect(await repo.record(asset.id, other, `i/${randomUUID()}.png`)).toBe(false);
+    expect((await stack.call(`/v1/assets/${asset.id}`)).body.phash).toBe(asset.phash);
+    expect(await repo.record(asset.id, other, asset.url.slice(asset.url.indexOf('/i/') + 1))).toBe(true);
+    expect((await stack.call(`/v1/assets/${asset.id}`)).body.phash).toBe('ffffffffffffffff');
   });
 
   it('an image over ANALYZE_MAX_BYTES is not read: ready, facts null, too_large on the `analyzed` event', async () => {

@@ -12,7 +12,7 @@ import {
 import type { WorkerContext } from './context.js';
 import { startNonAssetWorker } from './non-asset-worker.js';
 import { wakeFollowersOfFailed } from './pipeline/follower-wake.js';
-import { enqueueAnalyze } from './processors/analyze.processor.js';
+import { analyzeAfterReady } from './processors/analyze.processor.js';
 import { discardStagedUpload } from './processors/finalize-upload.processor.js';
 import { type AssetJobKey, type Processors, WaitAndRecheck } from './processors/types.js';
 import { enqueueWebhook } from './processors/webhook.processor.js';
@@ -209,6 +209,7 @@ async function announce(
   const event = result as AssetEvent;
   await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
   await enqueueWebhook(ctx, event, hasCallback);
-  // The image facts follow readiness, off its critical path (the analyze job announces `analyzed`).
-  if (event.status === 'ready') await enqueueAnalyze(ctx, event.assetId);
+  // The image facts follow readiness, off its critical path: here when this process holds the
+  // bytes it just stored, else in an analyze job (either announces `analyzed`).
+  if (event.status === 'ready') await analyzeAfterReady(ctx, event.assetId, hasCallback);
 }

@@ -83,7 +83,7 @@ export function bandProbes(value: number, radius: number): number[] {
 const RECORD = `WITH u AS (
     UPDATE "Asset" SET placeholder = $2, "dominantColor" = $3, phash = $4, "analysisError" = $5,
       "analyzedAt" = now(), "updatedAt" = now()
-    WHERE id = $1 AND status = 'ready' AND "deletedAt" IS NULL RETURNING "ownerId"
+    WHERE id = $1 AND status = 'ready' AND "deletedAt" IS NULL AND ($11::text IS NULL OR key = $11) RETURNING "ownerId"
   ), i AS (
     INSERT INTO "AssetPhash" ("assetId", "ownerKey", phash, b0, b1, b2, b3)
     SELECT $1, CASE WHEN u."ownerId" IS NULL THEN '' ELSE 'o' || u."ownerId" END, $6::bigint, $7, $8, $9, $10
@@ -112,9 +112,10 @@ export class AnalysisRepo {
   /**
    * Records the outcome on a live ready asset (false when it is not one any more) and, with a
    * hash, indexes it for search — in one statement, so a hash is searchable exactly when the
-   * asset shows it.
+   * asset shows it. Given `key`, only while that is still the object the asset names: facts
+   * computed from one run's bytes never land on another run's object.
    */
-  async record(assetId: string, outcome: AnalysisOutcome): Promise<boolean> {
+  async record(assetId: string, outcome: AnalysisOutcome, key: string | null = null): Promise<boolean> {
     const facts = 'facts' in outcome ? outcome.facts : null;
     const error = 'error' in outcome ? `${outcome.error.code}: ${outcome.error.message}` : null;
     const bands = facts ? bandsOf(facts.phash) : [null, null, null, null];
@@ -129,6 +130,7 @@ export class AnalysisRepo {
         error?.slice(0, 1000) ?? null,
         facts ? phashToBigint(facts.phash) : null,
         ...bands,
+        key,
       ],
     });
     return (res.rows[0] as { recorded: number }).recorded > 0;

@@ -44,8 +44,9 @@ export async function storeVerifiedStream(
     source.destroy();
     throw uploaded.reason;
   }
-  // Small enough to have gone up in one request: kept a moment for this image's analysis.
-  if (uploaded.value) ctx.recentObjects?.remember(key, uploaded.value);
+  // Small enough to have gone up in one request: kept a moment for this image's analysis, which
+  // follows its `ready` in this same job.
+  if (uploaded.value) ctx.recentObjects?.remember(assetId, key, uploaded.value);
   return { ...verified.value, key };
 }
 

@@ -2,6 +2,7 @@ import { type AnalysisOutcome, AnalysisRepo } from '@rehost/db';
 import { errors, publishAssetEvent } from '@rehost/jobs';
 import type { WorkerContext } from '../context.js';
 import { analyzeImage, UndecodableImage } from '../pipeline/image-facts.js';
+import type { RecentObject } from '../pipeline/recent-objects.js';
 import type { Processor } from './types.js';
 import { enqueueWebhook, producerQueuesOf } from './webhook.processor.js';
 
@@ -16,15 +17,48 @@ const analysisOf = (ctx: WorkerContext): AnalysisRepo => {
 };
 
 /**
- * Queues the analysis of an asset that just became ready. Called where readiness is announced
- * (the worker's runner; the API's at-once path does the same). Off with ANALYZE_IMAGES=false. Never fails the caller: the asset is ready
- * whether or not its facts follow, and `pnpm rehost analyze` fills what a lost enqueue missed.
+ * Queues the analysis of an asset that just became ready. Off with ANALYZE_IMAGES=false. Never
+ * fails the caller: the asset is ready whether or not its facts follow, and `pnpm rehost analyze`
+ * fills what a lost enqueue missed.
  */
-export async function enqueueAnalyze(ctx: WorkerContext, assetId: string): Promise<void> {
+async function enqueueAnalyze(ctx: WorkerContext, assetId: string): Promise<void> {
   if (!ctx.config.ANALYZE_IMAGES) return;
   await producerQueuesOf(ctx)
     .enqueue('analyze', { assetId })
     .catch((err: unknown) => ctx.log.warn({ err, assetId }, 'analyze not enqueued; the backfill will pick it up'));
+}
+
+/**
+ * The image facts of an asset that just became ready, called by the job that made it ready once
+ * `ready` is announced (off the URL's critical path). When this process holds the bytes it just
+ * stored (RecentObjects), it decodes them here, records and announces `analyzed`: no `analyze`
+ * job, no read of the asset or the store. Otherwise — the object was copied or shared, too large
+ * to keep, or this in-job analysis failed on a database or Redis error — the `analyze` job does it.
+ */
+export async function analyzeAfterReady(ctx: WorkerContext, assetId: string, hasCallback: boolean | undefined): Promise<void> {
+  if (!ctx.config.ANALYZE_IMAGES) return;
+  const held = ctx.recentObjects?.take(assetId);
+  if (held) {
+    try {
+      await analyzeHeld(ctx, assetId, held, hasCallback);
+      return;
+    } catch (err) {
+      ctx.log.warn({ err, assetId }, 'analysis in the job failed; queued instead');
+    }
+  }
+  await enqueueAnalyze(ctx, assetId);
+}
+
+async function analyzeHeld(ctx: WorkerContext, assetId: string, held: RecentObject, hasCallback: boolean | undefined): Promise<void> {
+  const outcome = await outcomeOf(ctx, held.bytes.length, () => Promise.resolve(held.bytes));
+  // `record` compare-and-sets a live, ready asset naming these bytes' key: deleted meanwhile, or
+  // made ready by another run (this run lost; its object is gone), nothing recorded or announced.
+  if (!(await analysisOf(ctx).record(assetId, outcome, held.key))) return;
+  const error = 'error' in outcome ? outcome.error : undefined;
+  ctx.onAnalysis?.(error ? 'undecodable' : 'decoded', error?.code);
+  if (error) ctx.log.info({ assetId, code: error.code, reason: error.message }, 'image could not be analysed; facts stay null');
+  else ctx.log.debug({ assetId, via: 'decoded' }, 'image analysed');
+  await announceAnalyzed(ctx, assetId, error, hasCallback);
 }
 
 /**
@@ -50,9 +84,12 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
 
   let outcome = target.shared;
   const via = outcome ? 'copied' : 'decoded';
-  if (!outcome) outcome = await decodeStored(ctx, key, asset.size ?? ctx.config.MAX_UPLOAD_BYTES);
+  if (!outcome) {
+    const size = asset.size ?? ctx.config.MAX_UPLOAD_BYTES;
+    outcome = await outcomeOf(ctx, size, () => readObject(ctx, key, size));
+  }
   // Deleted (or otherwise not ready) meanwhile: nothing recorded, nothing announced.
-  if (!(await repo.record(assetId, outcome))) return { assetId, status: 'skipped' };
+  if (!(await repo.record(assetId, outcome, key))) return { assetId, status: 'skipped' };
 
   const error = 'error' in outcome ? outcome.error : undefined;
   ctx.onAnalysis?.(error ? 'undecodable' : via, error?.code);
@@ -62,12 +99,12 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
   return { assetId, status: 'analyzed', via, ...(error ? { error } : {}) };
 };
 
-async function decodeStored(ctx: WorkerContext, key: string, size: number): Promise<AnalysisOutcome> {
+/** The facts of `size` bytes fetched by `bytesOf`, or why there are none. */
+async function outcomeOf(ctx: WorkerContext, size: number, bytesOf: () => Promise<Buffer>): Promise<AnalysisOutcome> {
   // Never read whole into memory past the bound (a worker may store files of a GB).
   const max = ctx.config.ANALYZE_MAX_BYTES;
   if (size > max) return { error: { code: 'too_large', message: `image of ${size} bytes is over the ${max} bytes analysed (ANALYZE_MAX_BYTES)` } };
-  // Stored by this process a moment ago: the same bytes, without reading them back.
-  const bytes = ctx.recentObjects?.take(key) ?? (await readObject(ctx, key, size));
+  const bytes = await bytesOf();
   try {
     return { facts: await analyzeImage(bytes, ctx.config.MAX_IMAGE_PIXELS) };
   } catch (err) {
@@ -96,7 +133,8 @@ async function announceAnalyzed(
   ctx: WorkerContext,
   assetId: string,
   error: { code: string; message: string } | undefined,
-  hasCallback: boolean,
+  /** Unknown (undefined): the webhook step reads the asset's callback itself. */
+  hasCallback: boolean | undefined,
 ): Promise<void> {
   const event = { assetId, status: 'analyzed' as const, ...(error ? { error } : {}) };
   await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
