@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type BotApiDouble, makePng, startBotApiDouble } from '@rehost/testing';
-import { waitTerminal } from './helpers.js';
+import { finishedJob, waitTerminal } from './helpers.js';
 import { type Stack, startStack } from './stack.js';
 
 let stack: Stack;
@@ -58,7 +58,7 @@ const rehost = async (source: Record<string, unknown>): Promise<string> => {
   return res.body.assetId as string;
 };
 
-const jobOf = (assetId: string) => stack.apiCtx.queues.queues.rehost.getJob(`rehost-${assetId}`);
+const queue = () => stack.apiCtx.queues.queues.rehost;
 
 /** B's and url's 50 jobs each with nothing throttled: their normal time on this machine, now. */
 let normalSeconds = 0;
@@ -98,7 +98,7 @@ describe('per-bot isolation', () => {
     // Every 429 was served (A really was throttled repeatedly), and none cost a job an attempt.
     expect(botA.stats.getFile).toBeGreaterThanOrEqual(50 + THROTTLES);
     // BullMQ counts the run that completes a job as its attempt: 1 means no run was spent on a 429.
-    const attempts = await Promise.all(aIds.map(async (id) => (await jobOf(id))?.attemptsMade));
+    const attempts = await Promise.all(aIds.map(async (id) => (await finishedJob(queue(), `rehost-${id}`)).attemptsMade));
     expect(attempts).toEqual(Array(50).fill(1));
     expect(othersSeconds).toBeLessThan(aSeconds);
     // Within their normal time: A's 50 jobs share the slots (each delayed at once while A is paused),
@@ -115,9 +115,7 @@ describe('per-bot isolation', () => {
     const id = await rehost({ type: 'telegram', bot: 'b', ...ids });
     expect((await waitTerminal(stack, id, 30_000)).status).toBe('ready');
     // The ready event goes out just before BullMQ records the job's completion: wait for that (bounded).
-    const deadline = Date.now() + 10_000;
-    while (!(await jobOf(id))?.finishedOn && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect((await jobOf(id))?.attemptsMade).toBe(2); // the failed run and the one that stored it
+    expect((await finishedJob(queue(), `rehost-${id}`)).attemptsMade).toBe(2); // the failed run and the one that stored it
   });
 
   it('"wrong file_id or the file is temporarily unavailable" every time → failed for good after 3 runs', async () => {

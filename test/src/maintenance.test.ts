@@ -22,7 +22,7 @@ import { createLogger } from '@rehost/logger';
 import { type BotApiDouble, makePng, sha256, startBotApiDouble } from '@rehost/testing';
 import type { WorkerContext } from '@rehost/worker/context';
 import { processors } from '@rehost/worker/processors';
-import { putUpload, waitTerminal } from './helpers.js';
+import { finishedJob, putUpload, waitTerminal } from './helpers.js';
 import { type Stack, startStack } from './stack.js';
 
 let stack: Stack;
@@ -181,8 +181,8 @@ describe('requeue-stuck', () => {
     const firstRun = await waitTerminal(stack, id);
     expect(firstRun.status).toBe('ready');
     const queue = stack.apiCtx.queues.queues.rehost;
-    const before = await queue.getJob(jobIdFor('rehost', id));
-    expect(await before!.getState()).toBe('completed');
+    const before = await finishedJob(queue, jobIdFor('rehost', id));
+    expect(await before.getState()).toBe('completed');
     // The asset fell back to processing (as when its update was lost after the job's last attempt).
     await sql(`UPDATE "Asset" SET status = 'processing', key = NULL WHERE id = $1`, [id]);
     await backdate(id);

@@ -93,6 +93,9 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           );
           await announce(ctx, result, hasCallback);
           hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000, storedBytes);
+          // The image facts follow readiness, off its critical path: here when this process holds
+          // the bytes it just stored, else in an analyze job (either announces `analyzed`).
+          if (result.status === 'ready' && (key === 'rehost' || key === 'finalizeUpload')) await analyzeAfterReady(ctx, data.assetId, hasCallback, jobLog);
           return result;
         } catch (err) {
           abort.abort();
@@ -209,7 +212,4 @@ async function announce(
   const event = result as AssetEvent;
   await publishAssetEvent(ctx.redis, ctx.config.QUEUE_PREFIX, event);
   await enqueueWebhook(ctx, event, hasCallback);
-  // The image facts follow readiness, off its critical path: here when this process holds the
-  // bytes it just stored, else in an analyze job (either announces `analyzed`).
-  if (event.status === 'ready') await analyzeAfterReady(ctx, event.assetId, hasCallback);
 }

@@ -1,8 +1,8 @@
 import { type AnalysisOutcome, AnalysisRepo } from '@rehost/db';
 import { errors, publishAssetEvent } from '@rehost/jobs';
+import type { Logger } from '@rehost/logger';
 import type { WorkerContext } from '../context.js';
 import { analyzeImage, UndecodableImage } from '../pipeline/image-facts.js';
-import type { RecentObject } from '../pipeline/recent-objects.js';
 import type { Processor } from './types.js';
 import { enqueueWebhook, producerQueuesOf } from './webhook.processor.js';
 
@@ -33,32 +33,31 @@ async function enqueueAnalyze(ctx: WorkerContext, assetId: string): Promise<void
  * `ready` is announced (off the URL's critical path). When this process holds the bytes it just
  * stored (RecentObjects), it decodes them here, records and announces `analyzed`: no `analyze`
  * job, no read of the asset or the store. Otherwise — the object was copied or shared, too large
- * to keep, or this in-job analysis failed on a database or Redis error — the `analyze` job does it.
+ * to keep, or this in-job analysis failed on a database error before recording — the `analyze`
+ * job does it. Never throws: the asset is ready whatever becomes of its facts.
  */
-export async function analyzeAfterReady(ctx: WorkerContext, assetId: string, hasCallback: boolean | undefined): Promise<void> {
+export async function analyzeAfterReady(ctx: WorkerContext, assetId: string, hasCallback: boolean | undefined, log: Logger = ctx.log): Promise<void> {
   if (!ctx.config.ANALYZE_IMAGES) return;
   const held = ctx.recentObjects?.take(assetId);
+  let outcome: AnalysisOutcome | undefined;
   if (held) {
     try {
-      await analyzeHeld(ctx, assetId, held, hasCallback);
-      return;
+      outcome = await outcomeOf(ctx, held.bytes.length, () => Promise.resolve(held.bytes));
+      // Compare-and-set on a live, ready asset naming these bytes' key: deleted meanwhile, or made
+      // ready by another run (this run lost; its object is gone): nothing recorded or announced.
+      if (!(await analysisOf(ctx).record(assetId, outcome, held.key))) return;
     } catch (err) {
-      ctx.log.warn({ err, assetId }, 'analysis in the job failed; queued instead');
+      log.warn({ err }, 'analysis in the job failed; queued instead');
+      outcome = undefined;
     }
   }
-  await enqueueAnalyze(ctx, assetId);
-}
-
-async function analyzeHeld(ctx: WorkerContext, assetId: string, held: RecentObject, hasCallback: boolean | undefined): Promise<void> {
-  const outcome = await outcomeOf(ctx, held.bytes.length, () => Promise.resolve(held.bytes));
-  // `record` compare-and-sets a live, ready asset naming these bytes' key: deleted meanwhile, or
-  // made ready by another run (this run lost; its object is gone), nothing recorded or announced.
-  if (!(await analysisOf(ctx).record(assetId, outcome, held.key))) return;
+  if (!outcome) return enqueueAnalyze(ctx, assetId);
   const error = 'error' in outcome ? outcome.error : undefined;
   ctx.onAnalysis?.(error ? 'undecodable' : 'decoded', error?.code);
-  if (error) ctx.log.info({ assetId, code: error.code, reason: error.message }, 'image could not be analysed; facts stay null');
-  else ctx.log.debug({ assetId, via: 'decoded' }, 'image analysed');
-  await announceAnalyzed(ctx, assetId, error, hasCallback);
+  if (error) log.info({ code: error.code, reason: error.message }, 'image could not be analysed; facts stay null');
+  else log.debug({ via: 'decoded' }, 'image analysed');
+  // Recorded: a lost announcement is not made up by a job (it would find the facts and skip).
+  await announceAnalyzed(ctx, assetId, error, hasCallback).catch((err: unknown) => log.warn({ err }, "'analyzed' not announced"));
 }
 
 /**
