@@ -11,7 +11,7 @@ import { createRedis, jobIdFor, type Redis, type StreamedEvent, subscribeAssetEv
 import { type BotApiDouble, startBotApiDouble } from '@rehost/testing';
 import { hammingDistance } from '@rehost/worker/image-facts';
 import { scenePng, twinsOf } from '@rehost/worker/image-fixtures';
-import { waitTerminal } from './helpers.js';
+import { finishedJob, waitTerminal } from './helpers.js';
 import { type Receiver, startReceiver } from './receiver.js';
 import { type Stack, startStack } from './stack.js';
 
@@ -142,8 +142,8 @@ describe('analysis after ready', () => {
       const asset = await stored(await scenePng(10), { ownerId: 'in-job-fails' });
       expect(failed).toBe(2);
       expect(asset.phash).toMatch(/^[0-9a-f]{16}$/);
-      const job = await stack.apiCtx.queues.queues.analyze.getJob(jobIdFor('analyze', asset.id));
-      expect(job?.returnvalue).toMatchObject({ status: 'analyzed', via: 'decoded' });
+      const job = await finishedJob(stack.apiCtx.queues.queues.analyze, jobIdFor('analyze', asset.id));
+      expect(job.returnvalue).toMatchObject({ status: 'analyzed', via: 'decoded' });
     } finally {
       AnalysisRepo.prototype.record = record;
     }

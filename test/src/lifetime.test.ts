@@ -11,7 +11,7 @@ import { eventStreamKey, jobIdFor } from '@rehost/jobs';
 import { createLogger } from '@rehost/logger';
 import { type BotApiDouble, makePng, sha256, startBotApiDouble } from '@rehost/testing';
 import { processors } from '@rehost/worker/processors';
-import { waitTerminal } from './helpers.js';
+import { finishedJob, waitTerminal } from './helpers.js';
 import { type Stack, startStack } from './stack.js';
 
 let stack: Stack;
@@ -65,15 +65,7 @@ const publicKeys = () => stack.services.bucket.store.listKeys('i/');
 
 /** Resolves once the asset's rehost job has finished (completed or failed), bounded. */
 async function jobFinished(assetId: string, timeoutMs = 20_000): Promise<void> {
-  const queue = stack.apiCtx.queues.queues.rehost;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const job = await queue.getJob(jobIdFor('rehost', assetId));
-    const state = await job?.getState();
-    if (state === 'completed' || state === 'failed') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`job of ${assetId} did not finish within ${timeoutMs} ms`);
+  await finishedJob(stack.apiCtx.queues.queues.rehost, jobIdFor('rehost', assetId), timeoutMs);
 }
 
 describe('invariant 1: a ready URL serves exactly the bytes the asset reports', () => {
