@@ -1,7 +1,11 @@
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@rehost/logger';
 import type { Registry } from 'prom-client';
+
+// The CommonJS module, not `import http from 'node:http'`: an ESM import of node:http makes Node
+// build its ESM facade, which reads every export, lazy ones included, and so loads the bundled
+// undici (and http2) for WebSocket & co. — about 12 MB of RSS at start for nothing used here.
+const http = process.getBuiltinModule('node:http');
 
 export interface OpsServerOptions {
   port: number;

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type Readable, Transform } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AppError } from '@rehost/jobs';
-import got, { type Got } from 'got';
+import type { Got } from 'got';
 import { z } from 'zod';
 import { classifyFailure, networkCode, networkFailure, telegramErrors } from './bot-api-errors.js';
 import {
@@ -123,7 +123,12 @@ export class TelegramBotApi {
   readonly name: string;
   readonly baseUrl: string;
   readonly #token: string;
-  readonly #http: Got;
+  /**
+   * got is imported at the first call, not with this module: got imports `node:http` as ESM, which
+   * makes Node load its bundled undici (and http2) for the facade's lazy exports — about 12 MB of
+   * RSS that a worker with no bots, or none called yet, does not need.
+   */
+  #http: Promise<Got> | undefined;
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #retryBaseDelayMs: number;
@@ -152,13 +157,19 @@ export class TelegramBotApi {
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
     this.#onApiError = opts.onApiError;
     this.#localFiles = opts.localFiles ?? {};
+  }
+
+  #client(): Promise<Got> {
     // Retries are ours (bounded, abortable, aware of retry_after); statuses are read, not thrown.
-    this.#http = got.extend({
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      headers: { 'user-agent': 'rehost-telegram' },
-    });
+    this.#http ??= import('got').then(({ default: got }) =>
+      got.extend({
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+        followRedirect: false,
+        headers: { 'user-agent': 'rehost-telegram' },
+      }),
+    );
+    return this.#http;
   }
 
   /** What a logger sees when handed the client. */
@@ -208,9 +219,10 @@ export class TelegramBotApi {
   }
 
   async #getFileOnce(fileId: string, signal: AbortSignal | undefined): Promise<TelegramFile> {
+    const http = await this.#client();
     let res: { statusCode: number; body: string; headers: IncomingHttpHeaders };
     try {
-      res = await this.#http.post(`${this.baseUrl}/bot${this.#token}/getFile`, {
+      res = await http.post(`${this.baseUrl}/bot${this.#token}/getFile`, {
         json: { file_id: fileId },
         responseType: 'text',
         timeout: { connect: this.#connectTimeoutMs, request: this.#timeoutMs },
@@ -265,12 +277,13 @@ export class TelegramBotApi {
   }
 
   /** Resolves with the body once a 200 arrives, or EXPIRED on 404; rejects with an AppError. */
-  #downloadOnce(url: string | undefined, signal: AbortSignal | undefined): Promise<Readable | typeof EXPIRED> {
+  async #downloadOnce(url: string | undefined, signal: AbortSignal | undefined): Promise<Readable | typeof EXPIRED> {
     if (url === undefined) {
-      return Promise.reject(telegramErrors.unavailable('Telegram Bot API getFile gave no file_path'));
+      throw telegramErrors.unavailable('Telegram Bot API getFile gave no file_path');
     }
+    const http = await this.#client();
     return new Promise((resolve, reject) => {
-      const req = this.#http.stream(url, {
+      const req = http.stream(url, {
         decompress: false,
         timeout: { connect: this.#connectTimeoutMs, response: this.#timeoutMs, socket: this.#idleTimeoutMs },
         signal,

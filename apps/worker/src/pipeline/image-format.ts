@@ -4,7 +4,6 @@
  * file is complete. The stream mechanics (limits, hashing, backpressure) live in verify-image.ts.
  */
 import { ALLOWED_IMAGE_TYPES, EXTENSION_FOR_TYPE, errors, type ImageType } from '@rehost/jobs';
-import { fileTypeFromBuffer } from 'file-type';
 import { imageSize } from 'image-size';
 
 /** file-type looks at no more than this many leading bytes for the formats we accept. */
@@ -17,9 +16,17 @@ export const SNIFF_BYTES = 4100;
  */
 const MIME_ALIASES: Record<string, ImageType> = { 'image/apng': 'image/png' };
 
+/**
+ * file-type (with strtok3 and its tokenizers, ~0.6 MB of heap) is loaded at the first image, not
+ * at start: an idle worker, or one that only runs maintenance and webhooks, never needs it.
+ */
+let fileType: Promise<typeof import('file-type')> | undefined;
+const loadFileType = () => (fileType ??= import('file-type'));
+
 /** The type by magic bytes. Everything that is not one of the allowed types is `not_an_image`. */
 export async function sniffImageType(head: Uint8Array): Promise<ImageType> {
   if (head.length === 0) throw errors.notAnImage('the file is empty');
+  const { fileTypeFromBuffer } = await loadFileType();
   const found = await fileTypeFromBuffer(head);
   if (!found) throw errors.notAnImage('unrecognised format');
   const type = MIME_ALIASES[found.mime] ?? found.mime;
