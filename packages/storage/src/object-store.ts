@@ -22,9 +22,9 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { IMMUTABLE_CACHE_CONTROL, PUBLIC_PREFIX, STAGING_PREFIX } from './keys.js';
+import { uploadMultipart } from './multipart-upload.js';
 
 export interface ObjectStoreConfig {
   endpoint?: string | undefined;
@@ -190,11 +190,10 @@ export class ObjectStore {
   }
 
   /**
-   * Streams `body` into `key` with lib-storage: multipart with bounded part size and
-   * parts in flight, so memory stays flat whatever the size. If `body` errors (a check
-   * failed mid-stream) the multipart upload is aborted and nothing appears at `key`.
-   * A body that ends within its first part goes up in one PutObject, as lib-storage itself
-   * would send it, without building the multipart machinery around it (most images are small);
+   * Streams `body` into `key`: multipart on a fixed set of part buffers (multipart-upload.ts),
+   * so memory stays flat whatever the size. If `body` errors (a check failed mid-stream) the
+   * multipart upload is aborted and nothing appears at `key`. A body that ends within its first
+   * part goes up in one PutObject, without the multipart machinery (most images are small);
    * those bytes are what it resolves with (`undefined` after a multipart upload).
    */
   uploadStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<Buffer | undefined> {
@@ -206,22 +205,9 @@ export class ObjectStore {
         await this.client.send(new PutObjectCommand(params), { abortSignal: signal });
         return bytes;
       }
-      // Put back in order: the upload reads them first, then the rest of the stream.
-      for (let i = first.chunks.length - 1; i >= 0; i--) body.unshift(first.chunks[i]!);
-      const upload = new Upload({
-        client: this.client,
-        queueSize: this.config.queueSize,
-        partSize: this.config.partSize,
-        leavePartsOnError: false,
-        params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, CacheControl: IMMUTABLE_CACHE_CONTROL },
-      });
-      const onAbort = () => void upload.abort().catch(() => undefined);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        await upload.done();
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      const target = { Bucket: this.bucket, Key: key, ContentType: contentType, CacheControl: IMMUTABLE_CACHE_CONTROL };
+      const { partSize, queueSize } = this.config;
+      await uploadMultipart(this.client, target, chained(first.chunks, body), { partSize, queueSize, signal });
       return undefined;
     });
   }
@@ -464,6 +450,12 @@ export function storeFromEnv(c: S3EnvLike): ObjectStore {
  * Reads `body` until it ends or `partSize` bytes have arrived (the chunks are returned, not
  * copied); a stream error, or the signal, rejects. Leaves the stream paused.
  */
+/** The chunks already read, then the rest of `body`. */
+async function* chained(first: Buffer[], body: Readable): AsyncIterable<Buffer> {
+  yield* first;
+  yield* body as AsyncIterable<Buffer>;
+}
+
 function readFirstPart(body: Readable, partSize: number, signal?: AbortSignal): Promise<{ chunks: Buffer[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
