@@ -45,6 +45,7 @@ export async function uploadMultipart(client: S3Client, target: MultipartTarget,
   const cancel = new AbortController();
   const onAbort = () => cancel.abort(signal!.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort(); // aborted while the upload was being created
 
   const free: Buffer[] = [];
   let allocated = 0;
