@@ -102,7 +102,7 @@ async function sweepStagingNow(stage: Stage): Promise<void> {
   } catch (err) {
     console.warn(`   sweep-staging: ${(err as Error).message}`);
   } finally {
-    await Promise.all(Object.values(queues.queues).map((q) => q.close()));
+    await queues.close();
   }
 }
 

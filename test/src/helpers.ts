@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
-import type { Redis } from '@rehost/jobs';
+import { finishedJob as finishedJobOf, type Redis } from '@rehost/jobs';
 import type { BotApiDouble } from '@rehost/testing';
-import { type Job, type Queue, QueueEvents } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Stack } from './stack.js';
 
 /** Long-polls the API until the asset is terminal (the API answers on the completion event). */
@@ -17,26 +17,12 @@ export async function waitTerminal(stack: Stack, assetId: string, timeoutMs = 30
 }
 
 /**
- * The job once BullMQ has recorded it finished (completed or failed), bounded. An asset's event
- * goes out inside its job, before BullMQ records the end (and a ready asset's image analysis
- * runs in between): a test reading the job's state or attempts waits for this, not for the asset.
+ * The job once BullMQ has recorded it finished (completed or failed), bounded: an asset's event
+ * goes out inside its job, before BullMQ records the end (and a ready asset's image analysis runs
+ * in between), so a test reading the job's state or attempts waits for this, not for the asset.
  */
-export async function finishedJob(queue: Queue, jobId: string, timeoutMs = 10_000): Promise<Job> {
-  const connection = (queue.opts.connection as Redis).duplicate();
-  const events = new QueueEvents(queue.name, { connection, prefix: queue.opts.prefix });
-  try {
-    await events.waitUntilReady();
-    const job = await queue.getJob(jobId);
-    if (!job) throw new Error(`no job ${jobId} in ${queue.name}`);
-    // Rejects for a failed job (its reason); what the caller wants is the job either way.
-    await job.waitUntilFinished(events, timeoutMs).catch((err: Error) => {
-      if (/timed out|ttl/i.test(err.message)) throw new Error(`job ${jobId} did not finish within ${timeoutMs} ms`);
-    });
-    return (await queue.getJob(jobId))!;
-  } finally {
-    await events.close();
-    connection.disconnect();
-  }
+export function finishedJob(queue: Queue, jobId: string, timeoutMs = 10_000): Promise<Job> {
+  return finishedJobOf(queue, queue.opts.connection as Redis, jobId, timeoutMs);
 }
 
 /** PUTs bytes exactly as a browser would with the headers the API handed out. */

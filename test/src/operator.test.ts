@@ -10,11 +10,11 @@ import { createApiContext } from '@rehost/api/context';
 import { parseEnv } from '@rehost/config';
 import { buildDashboard } from '@rehost/dashboard/app';
 import { dashboardConfigSchema } from '@rehost/dashboard/config';
-import { createRedis } from '@rehost/jobs';
+import { createRedis, jobIdFor } from '@rehost/jobs';
 import { createLogger } from '@rehost/logger';
 import { type BotApiDouble, makePng, startBotApiDouble } from '@rehost/testing';
 import type { FastifyInstance } from 'fastify';
-import { putUpload, waitTerminal } from './helpers.js';
+import { finishedJob, putUpload, waitTerminal } from './helpers.js';
 import { ResponseValidator } from './openapi-check.js';
 import { type AppProcess, freePort, startApp, stopAllApps, workerStarted } from './processes.js';
 import { type Stack, startStack } from './stack.js';
@@ -145,18 +145,6 @@ describe('metrics', () => {
       expect((await fetch(`${metricsUrl}/nope`)).status).toBe(404);
     });
 
-    /** The worker's /metrics text once `ready(text)` holds; fails after 10 s. */
-    async function metricsWhen(ready: (text: string) => boolean): Promise<string> {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const res = await fetch(`${metricsUrl}/metrics`);
-        expect(res.status).toBe(200);
-        const text = await res.text();
-        if (ready(text) || Date.now() > deadline) return text;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-
     it('counts jobs, stored bytes, S3 operations and Telegram API errors', async () => {
       // A finalize job that succeeds: jobs, duration, stored bytes and S3 operations move.
       const png = makePng(24, 24);
@@ -170,9 +158,14 @@ describe('metrics', () => {
       expect(tg.status).toBe(202);
       expect((await waitTerminal(stack, tg.body.assetId)).status).toBe('failed');
 
-      // The asset is terminal as soon as its row says so; the worker counts its job a moment later,
-      // when BullMQ settles it: read the metrics until both jobs are counted (bounded).
-      const text = await metricsWhen((t) => sample(t, 'rehost_jobs_total', { queue: 'rehost', outcome: 'failed' }) !== undefined);
+      // The asset is terminal as soon as its row says so; the worker counts a job just before
+      // BullMQ records it finished: wait for both jobs to be recorded, then read the metrics once.
+      const { queues } = stack.apiCtx;
+      await finishedJob(queues.queues.finalizeUpload, jobIdFor('finalizeUpload', created.body.assetId));
+      await finishedJob(queues.queues.rehost, jobIdFor('rehost', tg.body.assetId));
+      const res = await fetch(`${metricsUrl}/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
       const names = declared(text);
       for (const name of [
         'rehost_jobs_total',

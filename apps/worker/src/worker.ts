@@ -95,7 +95,7 @@ export function startWorkers(ctx: WorkerContext, processors: Processors, hooks: 
           hooks.onJobDone?.(def.queue, result.status === 'ready' ? 'ready' : 'failed', (performance.now() - started) / 1000, storedBytes);
           // The image facts follow readiness, off its critical path: here when this process holds
           // the bytes it just stored, else in an analyze job (either announces `analyzed`).
-          if (result.status === 'ready' && (key === 'rehost' || key === 'finalizeUpload')) await analyzeAfterReady(ctx, data.assetId, hasCallback, jobLog);
+          if (result.status === 'ready') await analyzeAfterReady(ctx, data.assetId, hasCallback, jobLog);
           return result;
         } catch (err) {
           abort.abort();

@@ -8,6 +8,7 @@ export * from './define-job.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './finalize-upload.job.js';
+export * from './finished-job.js';
 export * from './maintenance.job.js';
 export * from './queues.js';
 export * from './redis.js';

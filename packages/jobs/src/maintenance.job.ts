@@ -1,7 +1,8 @@
-import { type Queue, QueueEvents } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { defineJob } from './define-job.js';
+import { finishedJob } from './finished-job.js';
 
 /**
  * What the sweeper does, one repeatable job per task (each has its own scheduler, so a slow
@@ -69,18 +70,10 @@ export async function runMaintenanceNow(queue: Queue, task: MaintenanceTask): Pr
 
 /**
  * Runs one task now and waits for its result, at most `timeoutMs` (a check, or an operator who
- * wants the counts). The waiting uses a connection of its own (a duplicate of `redis`), closed
- * before returning.
+ * wants the counts); rejects with the task's failure.
  */
 export async function runMaintenanceAndWait(queue: Queue, redis: Redis, task: MaintenanceTask, timeoutMs: number): Promise<unknown> {
-  const connection = redis.duplicate({ maxRetriesPerRequest: null });
-  const events = new QueueEvents(queue.name, { connection, prefix: queue.opts.prefix });
-  try {
-    await events.waitUntilReady();
-    const job = await queue.add(maintenanceJob.name, maintenanceJob.payload.parse({ task }), maintenanceJob.options);
-    return await job.waitUntilFinished(events, timeoutMs);
-  } finally {
-    await events.close();
-    connection.disconnect();
-  }
+  const job = await finishedJob(queue, redis, await runMaintenanceNow(queue, task), timeoutMs);
+  if (await job.isFailed()) throw new Error(`maintenance task ${task} failed: ${job.failedReason}`);
+  return job.returnvalue;
 }

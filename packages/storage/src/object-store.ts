@@ -446,16 +446,16 @@ export function storeFromEnv(c: S3EnvLike): ObjectStore {
   });
 }
 
-/**
- * Reads `body` until it ends or `partSize` bytes have arrived (the chunks are returned, not
- * copied); a stream error, or the signal, rejects. Leaves the stream paused.
- */
 /** The chunks already read, then the rest of `body`. */
 async function* chained(first: Buffer[], body: Readable): AsyncIterable<Buffer> {
   yield* first;
   yield* body as AsyncIterable<Buffer>;
 }
 
+/**
+ * Reads `body` until it ends or `partSize` bytes have arrived (the chunks are returned, not
+ * copied); a stream error, or the signal, rejects. Leaves the stream paused.
+ */
 function readFirstPart(body: Readable, partSize: number, signal?: AbortSignal): Promise<{ chunks: Buffer[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

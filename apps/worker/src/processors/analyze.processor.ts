@@ -52,10 +52,7 @@ export async function analyzeAfterReady(ctx: WorkerContext, assetId: string, has
     }
   }
   if (!outcome) return enqueueAnalyze(ctx, assetId);
-  const error = 'error' in outcome ? outcome.error : undefined;
-  ctx.onAnalysis?.(error ? 'undecodable' : 'decoded', error?.code);
-  if (error) log.info({ code: error.code, reason: error.message }, 'image could not be analysed; facts stay null');
-  else log.debug({ via: 'decoded' }, 'image analysed');
+  const error = noteRecorded(ctx, outcome, 'decoded', log);
   // Recorded: a lost announcement is not made up by a job (it would find the facts and skip).
   await announceAnalyzed(ctx, assetId, error, hasCallback).catch((err: unknown) => log.warn({ err }, "'analyzed' not announced"));
 }
@@ -90,13 +87,19 @@ export const analyze: Processor<'analyze'> = async ({ data, log, attemptsMade, n
   // Deleted (or otherwise not ready) meanwhile: nothing recorded, nothing announced.
   if (!(await repo.record(assetId, outcome, key))) return { assetId, status: 'skipped' };
 
+  const error = noteRecorded(ctx, outcome, via, log);
+  await announceAnalyzed(ctx, assetId, error, Boolean(asset.callbackUrl));
+  return { assetId, status: 'analyzed', via, ...(error ? { error } : {}) };
+};
+
+/** Counts and logs an outcome just recorded; its error when the image could not be decoded. */
+function noteRecorded(ctx: WorkerContext, outcome: AnalysisOutcome, via: 'decoded' | 'copied', log: Logger) {
   const error = 'error' in outcome ? outcome.error : undefined;
   ctx.onAnalysis?.(error ? 'undecodable' : via, error?.code);
   if (error) log.info({ code: error.code, reason: error.message }, 'image could not be analysed; facts stay null');
   else log.info({ via }, 'image analysed');
-  await announceAnalyzed(ctx, assetId, error, Boolean(asset.callbackUrl));
-  return { assetId, status: 'analyzed', via, ...(error ? { error } : {}) };
-};
+  return error;
+}
 
 /** The facts of `size` bytes fetched by `bytesOf`, or why there are none. */
 async function outcomeOf(ctx: WorkerContext, size: number, bytesOf: () => Promise<Buffer>): Promise<AnalysisOutcome> {
