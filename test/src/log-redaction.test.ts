@@ -145,6 +145,13 @@ describe('log lines of a full run at debug level', () => {
     }
   });
 
+  it("a rehost's one access line names the asset it created (no second line of the route's own)", () => {
+    const mine = lines().filter((l) => l.app === 'api' && /^redaction-rehost-\d+$/.test(String(l.reqId)) && l.level >= 30);
+    expect(mine.map((l) => ({ msg: l.msg, assetId: l.assetId, sourceType: l.sourceType }))).toEqual([
+      { msg: 'request completed', assetId: assetIds[1], sourceType: 'telegram' },
+    ]);
+  });
+
   it('every worker line carries queue, jobId and assetId', () => {
     const worker = lines().filter((l) => l.app === 'worker');
     const orphans = worker.filter((l) => !(l.queue && l.jobId && l.assetId));

@@ -8,7 +8,7 @@ import { bearerAuth } from './plugins/auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
 import { answerWhileClosing, closeUnreadConnections, edgeServerOptions } from './plugins/http-edge.js';
 import { registerJsonBody } from './plugins/json-body.js';
-import { AccessLogController } from './plugins/request-log.js';
+import { AccessLogController, registerAccessNotes } from './plugins/request-log.js';
 import { assetRoutes } from './routes/assets.js';
 import { demoRoutes } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
@@ -31,6 +31,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app as unknown as FastifyInstance);
   registerJsonBody(app as unknown as FastifyInstance);
+  registerAccessNotes(app as unknown as FastifyInstance);
   closeUnreadConnections(app as unknown as FastifyInstance);
   answerWhileClosing(app as unknown as FastifyInstance);
 

@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
+import { noteForAccessLog } from '../plugins/request-log.js';
 import { BODY_ERRORS, emptyAsUnset, errorResponse, errorResponses, queryInt, safeString, UUID } from './schemas.js';
 
 /** OWNER_MAX_ASSETS / OWNER_MAX_BYTES as the repository takes them. */
@@ -114,7 +115,7 @@ export const ownerRoutes =
         const { erasure } = await owners.startErasure(randomUUID(), req.params.ownerId);
         // Enqueued on every request: a first attempt that died before enqueueing is picked up again (same job id).
         await ctx.queues.enqueueErasure(erasure.id);
-        req.log.info({ erasureId: erasure.id }, 'erasure accepted');
+        noteForAccessLog(req, { erasureId: erasure.id });
         return reply.status(202).send({ erasureId: erasure.id, status: erasure.status });
       },
     );

@@ -9,6 +9,7 @@ import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
 import { callerScope, requestFingerprint, scopedIdempotencyKey } from '../idempotency.js';
 import { ownerQuotaOf, withinQuota } from './owners.js';
+import { noteForAccessLog } from '../plugins/request-log.js';
 import { QueueDepthGate } from '../queue-depth.js';
 import { assetView, BODY_ERRORS, errorResponses, metadataField, rehostSourceBody, safeString } from './schemas.js';
 
@@ -156,7 +157,7 @@ export const rehostRoutes =
             if (shared && !shared.created) return answerRetry(shared.asset);
             if (shared) {
               await announceReady(ctx, shared.asset);
-              req.log.info({ assetId: shared.asset.id, sharedFrom: stored.id }, 'rehost answered from a stored file');
+              noteForAccessLog(req, { assetId: shared.asset.id, sharedFrom: stored.id });
               return reply.status(200).send({ assetId: shared.asset.id, ...toAssetView(shared.asset, config.PUBLIC_BASE_URL) });
             }
             outcome = null; // its object went with its last holder: store the file anew
@@ -169,7 +170,7 @@ export const rehostRoutes =
         const { asset, created } = outcome;
         if (!created) return answerRetry(asset);
         await enqueueRehost(asset);
-        req.log.info({ assetId: asset.id, sourceType: source.type }, 'rehost accepted');
+        noteForAccessLog(req, { assetId: asset.id, sourceType: source.type });
         return reply.status(202).send({ assetId: asset.id, status: asset.status });
       },
     );
