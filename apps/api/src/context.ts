@@ -18,9 +18,17 @@ export interface ApiContext {
   close: () => Promise<void>;
 }
 
+/**
+ * The API's PostgreSQL connections when DATABASE_POOL_SIZE is unset. Each request holds one for a
+ * single short statement; at half load a pool of 10 gave a p99 1.2–4× the bare server's and a
+ * pool of 4 0.9–1.3× (docs/BENCHMARKS.md, issue 12, fifth pass): extra connections only add
+ * backends waiting on the same WAL flush, on the cores the API needs.
+ */
+const API_POOL_SIZE = 4;
+
 export async function createApiContext(config: ApiConfig, log?: Logger): Promise<ApiContext> {
   const logger = log ?? createLogger({ name: 'api', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
-  const sql = createSql(config.DATABASE_URL);
+  const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE ?? API_POOL_SIZE });
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('api') });
   const queues = new JobQueues(redis, config.QUEUE_PREFIX);
   const events = new AssetEventHub(redis, config.QUEUE_PREFIX);

@@ -27,7 +27,7 @@ export interface WorkerContext {
 
 export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerContext {
   const logger = log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL, pretty: config.NODE_ENV === 'development' });
-  const sql = createSql(config.DATABASE_URL, { max: Math.max(4, config.WORKER_CONCURRENCY + 2) });
+  const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE ?? Math.max(4, config.WORKER_CONCURRENCY + 2) });
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('worker') });
   const store = storeFromEnv(config);
   const bots = botsFromConfig(config);

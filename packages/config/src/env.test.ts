@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
-import { apiEnv, ConfigError, limitsEnv, maintenanceEnv, parseEnv, redisEnv, s3Env, telegramEnv, workerEnv } from './index.js';
+import { apiEnv, ConfigError, databaseEnv, limitsEnv, maintenanceEnv, parseEnv, redisEnv, s3Env, telegramEnv, workerEnv } from './index.js';
 
 const schema = redisEnv.extend(s3Env.shape).extend(limitsEnv.shape).extend(apiEnv.shape).extend(telegramEnv.shape);
 
@@ -9,6 +9,14 @@ describe('METADATA_POLICY', () => {
     expect(parseEnv(workerEnv, {}).METADATA_POLICY).toBe('strip');
     expect(parseEnv(workerEnv, { METADATA_POLICY: 'keep' }).METADATA_POLICY).toBe('keep');
     expect(() => parseEnv(workerEnv, { METADATA_POLICY: 'none' })).toThrow(/METADATA_POLICY/);
+  });
+});
+
+describe('DATABASE_POOL_SIZE', () => {
+  it('is unset by default (each app picks its own), a positive integer when set, refused otherwise', () => {
+    expect(parseEnv(databaseEnv, {}).DATABASE_POOL_SIZE).toBeUndefined();
+    expect(parseEnv(databaseEnv, { DATABASE_POOL_SIZE: '12' }).DATABASE_POOL_SIZE).toBe(12);
+    for (const bad of ['0', '-1', '2.5', 'many', '201']) expect(() => parseEnv(databaseEnv, { DATABASE_POOL_SIZE: bad })).toThrow(/DATABASE_POOL_SIZE/);
   });
 });
 

@@ -55,6 +55,12 @@ export const runtimeEnv = z.object({
 
 export const databaseEnv = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgresql://postgres@127.0.0.1:5432/rehost'),
+  /**
+   * PostgreSQL connections per process. Unset: 4 for the API (a request makes one short
+   * statement; more connections only queue more commits behind the same WAL flush — measured in
+   * docs/BENCHMARKS.md), WORKER_CONCURRENCY + 2 (at least 4) for a worker.
+   */
+  DATABASE_POOL_SIZE: int(1, 200).optional(),
 });
 
 export const redisEnv = z.object({
