@@ -44,7 +44,9 @@ describe('dedupe followers', () => {
   it(`${FOLLOWERS} followers of a holder slower than the old retry budget all end ready: one download, one getFile each, no attempt spent`, async () => {
     const bytes = makePng(45, 44);
     const ids = { fileId: 'followers-slow', fileUniqueId: 'followers-slow-u' };
-    const { downloading, release } = heldDownload(bot, ids, bytes);
+    // Slow but alive: the followers' nine re-checks take ~28 s alone and longer on a busy machine,
+    // past the worker's 30 s download idle timeout, which would otherwise fail the holder's attempt.
+    const { downloading, release } = heldDownload(bot, ids, bytes, { trickleEveryMs: 5000 });
     const holder = await rehost(ids.fileId);
     await downloading;
     const getFiles = bot.stats.getFile;

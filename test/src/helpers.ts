@@ -36,20 +36,34 @@ export async function putUpload(upload: { url: string; headers: Record<string, s
 
 /**
  * A Telegram file on the Bot API double whose download sends its first 64 bytes and then holds
- * until `release()`: a race test decides what happens while a worker is mid-download.
+ * until `release()`: a race test decides what happens while a worker is mid-download. With
+ * `trickleEveryMs`, it sends one more byte at that interval while held: a download that is slow
+ * but alive, which the worker's idle timeout (30 s) must not cut however long the test holds it.
  */
-export function heldDownload(bot: BotApiDouble, ids: { fileId: string; fileUniqueId: string }, bytes: Buffer) {
+export function heldDownload(bot: BotApiDouble, ids: { fileId: string; fileUniqueId: string }, bytes: Buffer, opts: { trickleEveryMs?: number } = {}) {
   const body = new PassThrough();
   let started!: () => void;
   const downloading = new Promise<void>((r) => (started = r));
+  let sent = 64;
+  let trickle: NodeJS.Timeout | undefined;
   bot.addFile({
     ...ids,
     size: bytes.length,
     body: () => {
-      body.write(bytes.subarray(0, 64));
+      body.write(bytes.subarray(0, sent));
+      if (opts.trickleEveryMs) {
+        trickle = setInterval(() => {
+          if (sent < bytes.length - 1) body.write(bytes.subarray(sent, ++sent));
+        }, opts.trickleEveryMs);
+        trickle.unref();
+      }
       started();
       return body;
     },
   });
-  return { downloading, release: () => body.end(bytes.subarray(64)) };
+  const release = () => {
+    clearInterval(trickle);
+    body.end(bytes.subarray(sent));
+  };
+  return { downloading, release };
 }
