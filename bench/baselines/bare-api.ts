@@ -40,5 +40,9 @@ const server = http.createServer((req, res) => {
     })();
   });
 });
+// Fastify's keep-alive timeout (72 s), which our API runs with, instead of Node's 5 s: an idle
+// kept-alive socket that the server closes just as the paced client reuses it ends in ECONNRESET
+// (seen once after a 10 s window of ours had left the bare server's sockets idle).
+server.keepAliveTimeout = 72_000;
 await new Promise<void>((resolve) => server.listen(Number(env.BARE_API_PORT), '127.0.0.1', resolve));
 await serveRequests(async () => ({}));
