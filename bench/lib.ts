@@ -91,6 +91,12 @@ export function percentile(values: number[], p: number): number {
 
 export const median = (values: number[]): number => percentile(values, 50);
 
+/** The item whose `key` is the median (the lower middle for an even count, as `median`): a whole run or window, not just its figure. */
+export function medianBy<T>(items: T[], key: (item: T) => number): T {
+  if (items.length === 0) throw new Error('medianBy of nothing');
+  return [...items].sort((a, b) => key(a) - key(b))[Math.ceil(items.length / 2) - 1]!;
+}
+
 // ---------------------------------------------------------------- /proc
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

@@ -22,6 +22,7 @@ import {
   type CpuShare,
   describeCpu,
   freePort,
+  medianBy,
   paced,
   percentile,
   resources,
@@ -174,9 +175,8 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
       bareWindows.push(await pacedWindow(bareAt, seconds));
     }
     agent.destroy();
-    const medianByP99 = <T extends { p99: number }>(ws: T[]) => [...ws].sort((a, b) => a.p99 - b.p99)[Math.floor(ws.length / 2)]!;
-    const half = medianByP99(windows);
-    const bareHalf = medianByP99(bareWindows);
+    const half = medianBy(windows, (w) => w.p99);
+    const bareHalf = medianBy(bareWindows, (w) => w.p99);
     const each = (ws: { p99: number }[]) => ws.map((w) => round(w.p99, 1)).join(', ');
     ctx.log(`at ${round(rate)}/s: p50 ${round(half.p50, 2)} ms, p99 ${round(half.p99, 2)} ms (median window; p99 of each: ${each(windows)} ms)`);
     ctx.log(`bare server at ${round(rate)}/s: p50 ${round(bareHalf.p50, 2)} ms, p99 ${round(bareHalf.p99, 2)} ms (p99 of each: ${each(bareWindows)} ms)`);

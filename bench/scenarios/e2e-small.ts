@@ -10,8 +10,9 @@
  * is resumed; the clock runs from resume to the last completion. Each comparison runs in three
  * rounds of a third of the jobs, ours and bare alternating (ours first, then bare first, then ours
  * first); each ratio is the median of the three rounds' ratios, so one stall of this shared
- * machine (a WAL flush, RGW's garbage collection) moves one round, not the figure. Everything (API aside, which is not involved: jobs are enqueued as the API does,
- * from this process) shares the machine's cores: the workers, PostgreSQL, Redis, RGW, the double.
+ * machine (a WAL flush, RGW's garbage collection) moves one round, not the figure. Everything
+ * (API aside, which is not involved: jobs are enqueued as the API does, from this process) shares
+ * the machine's cores: the workers, PostgreSQL, Redis, RGW, the double.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from '../../packages/jobs/src/index.js';
@@ -27,6 +28,7 @@ import {
   describeCpu,
   emptyBucket,
   forEachLimit,
+  medianBy,
   paced,
   percentile,
   producer,
@@ -167,9 +169,8 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
           rounds.push({ ours: await throughput(o[0], o[1], per, bytes), bare });
         }
       }
-      const medianBy = (ratio: (r: (typeof rounds)[number]) => number) => [...rounds].sort((x, y) => ratio(x) - ratio(y))[Math.floor(rounds.length / 2)]!;
-      const byRate = medianBy((r) => r.ours.jobs_per_s / r.bare.jobs_per_s);
-      const byCpu = medianBy((r) => r.ours.cpu_ms_per_job / r.bare.cpu_ms_per_job);
+      const byRate = medianBy(rounds, (r) => r.ours.jobs_per_s / r.bare.jobs_per_s);
+      const byCpu = medianBy(rounds, (r) => r.ours.cpu_ms_per_job / r.bare.cpu_ms_per_job);
       return {
         ours: { ...byRate.ours, cpu_ms_per_job: byCpu.ours.cpu_ms_per_job },
         bare: { ...byRate.bare, cpu_ms_per_job: byCpu.bare.cpu_ms_per_job },

@@ -17,6 +17,7 @@ import {
   imageServer,
   MB,
   median,
+  medianBy,
   producer,
   resources,
   type Producer,
@@ -95,7 +96,7 @@ export async function rehostStream(ctx: BenchContext): Promise<ScenarioResult> {
     await bare.stop();
 
     const mbps = (ms: number) => image.bytes / MB / (ms / 1000);
-    const mid = (xs: Run[]) => [...xs].sort((a, b) => a.ms - b.ms)[Math.floor((xs.length - 1) / 2)]!;
+    const mid = (xs: Run[]) => medianBy(xs, (r) => r.ms);
     const mbPerS = mbps(median(ours.map((r) => r.ms)));
     const baselineMbPerS = mbps(median(base.map((r) => r.ms)));
     const ratio = mbPerS / baselineMbPerS;

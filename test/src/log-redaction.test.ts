@@ -26,6 +26,7 @@ const WRONG_TOKEN = 'wrong-bearer-token-4f1c9e';
 /** Every pre-signed URL the run handed out or used; their signatures must not show up. */
 const signatures: string[] = [];
 const assetIds: string[] = [];
+let idempotentAssetId: string | undefined;
 const requestIds: string[] = [];
 
 /** Ids we send as x-request-id, so a request's lines can be found again. */
@@ -71,6 +72,14 @@ beforeAll(async () => {
   expect(tg.status).toBe(202);
   assetIds.push(tg.body.assetId);
   expect((await waitTerminal(stack, tg.body.assetId)).status).toBe('ready'); // before the faults below
+
+  // 2b. A retry with the same idempotency key: answered with the first request's (ready) asset.
+  const idem = { source: { type: 'telegram', fileId: 'redaction-file-1' }, idempotencyKey: 'redaction-idem' };
+  const firstTry = await stack.call('/v1/rehost', { method: 'POST', json: idem, headers: rid('idem-first') });
+  expect((await waitTerminal(stack, firstTry.body.assetId)).status).toBe('ready');
+  const retried = await stack.call('/v1/rehost', { method: 'POST', json: idem, headers: rid('idem-retry') });
+  expect(retried.body.assetId).toBe(firstTry.body.assetId);
+  idempotentAssetId = firstTry.body.assetId;
 
   // 3. Telegram rehost through failures: getFile answers 500 until the client's own retries are
   //    spent (1 + 3 attempts), so the job fails once (error logged) and BullMQ runs it again.
@@ -149,6 +158,14 @@ describe('log lines of a full run at debug level', () => {
     const mine = lines().filter((l) => l.app === 'api' && /^redaction-rehost-\d+$/.test(String(l.reqId)) && l.level >= 30);
     expect(mine.map((l) => ({ msg: l.msg, assetId: l.assetId, sourceType: l.sourceType }))).toEqual([
       { msg: 'request completed', assetId: assetIds[1], sourceType: 'telegram' },
+    ]);
+  });
+
+  it("a retry's access line names the asset it was answered with", () => {
+    const mine = lines().filter((l) => l.app === 'api' && /^redaction-idem-retry-\d+$/.test(String(l.reqId)) && l.level >= 30);
+    expect(idempotentAssetId).toBeDefined();
+    expect(mine.map((l) => ({ msg: l.msg, assetId: l.assetId, idempotentRetry: l.idempotentRetry }))).toEqual([
+      { msg: 'request completed', assetId: idempotentAssetId, idempotentRetry: true },
     ]);
   });
 

@@ -20,9 +20,9 @@ export interface ApiContext {
 
 /**
  * The API's PostgreSQL connections when DATABASE_POOL_SIZE is unset. Each request holds one for a
- * single short statement; at half load a pool of 10 gave a p99 1.2–4× the bare server's and a
- * pool of 4 0.9–1.3× (docs/BENCHMARKS.md, issue 12, fifth pass): extra connections only add
- * backends waiting on the same WAL flush, on the cores the API needs.
+ * single short statement; at half load a pool of 10 gave a p99 1.2–4.1× the bare server's and a
+ * pool of 4 0.9–2.5×, median 1.3× (docs/BENCHMARKS.md, issue 12, fifth pass): extra connections
+ * only add backends waiting on the same WAL flush, on the cores the API needs.
  */
 const API_POOL_SIZE = 4;
 

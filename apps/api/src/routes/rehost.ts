@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Asset, NewRehostAsset, SharedObject } from '@rehost/db';
-import { AppError, errors, publishAssetEvent, rehostSource, TERMINAL_STATUSES } from '@rehost/jobs';
+import { AppError, errors, publishAssetEvent, TERMINAL_STATUSES } from '@rehost/jobs';
 import { publicUrlFor } from '@rehost/storage';
 import { checkUrl } from '@rehost/safe-fetch';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -8,9 +8,9 @@ import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';
 import type { ApiContext } from '../context.js';
 import { callerScope, requestFingerprint, scopedIdempotencyKey } from '../idempotency.js';
-import { ownerQuotaOf, withinQuota } from './owners.js';
 import { noteForAccessLog } from '../plugins/request-log.js';
 import { QueueDepthGate } from '../queue-depth.js';
+import { ownerQuotaOf, withinQuota } from './owners.js';
 import { assetView, BODY_ERRORS, errorResponses, metadataField, rehostSourceBody, safeString } from './schemas.js';
 
 const rehostBody = z.object({
@@ -110,6 +110,7 @@ export const rehostRoutes =
         const requestHash = scopedKey ? requestFingerprint(req.body) : undefined;
         /** A retry (same key): the asset its first request created, if the body is the same and it still lives. */
         const answerRetry = async (asset: Asset) => {
+          noteForAccessLog(req, { assetId: asset.id, idempotentRetry: true });
           if (asset.requestHash && asset.requestHash !== requestHash) throw errors.idempotencyConflict();
           if (asset.deletedAt) throw errors.assetDeleted(asset.id);
           if (TERMINAL_STATUSES.includes(asset.status)) {
