@@ -74,7 +74,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 # SIGTERM lets running jobs finish (WORKER_SHUTDOWN_GRACE_MS, default 25 s): give the
 # container at least that (compose: stop_grace_period).
 # Node flags: scripts/node-flags.json (young generation capped: ~24 MB less RSS, docs/BENCHMARKS.md).
-CMD ["node", "--max-semi-space-size=4", "--conditions=compiled", "apps/worker/dist/main.js"]
+CMD ["node", "--max-semi-space-size=4", "--expose-gc", "--conditions=compiled", "apps/worker/dist/main.js"]
 
 FROM runtime AS dashboard
 ENV DASHBOARD_PORT=3001

@@ -7,7 +7,10 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type TestBucket, createTestBucket } from '@rehost/testing';
+import { parseEnv } from '@rehost/config';
+import { createTestBucket, createTestServices, type TestBucket } from '@rehost/testing';
+import { workerConfigSchema } from '@rehost/worker/config';
+import { createWorkerContext } from '@rehost/worker/context';
 
 const PART = 5 * 1024 * 1024;
 let bucket: TestBucket;
@@ -82,12 +85,16 @@ describe('uploadStream, multipart', () => {
   it('stores the bytes exactly, from uneven chunks, with at most queueSize parts in flight', async () => {
     const bytes = bytesOf(3 * PART + 12_345);
     const watch = watchParts(150);
+    let filled = 0;
+    bucket.store.onPartFilled = () => filled++;
     try {
       expect(await bucket.store.uploadStream('i/multi.bin', chunked(bytes), 'application/octet-stream')).toBeUndefined();
     } finally {
       watch.stop();
+      bucket.store.onPartFilled = undefined;
     }
     expect(watch.seen.parts).toBe(4);
+    expect(filled).toBe(3); // each full part, once (the short last one is sent as it is)
     expect(watch.seen.max).toBe(2); // queueSize, reached: the bound is what holds it there
     const stored = await storedBytes('i/multi.bin');
     expect(stored.length).toBe(bytes.length);
@@ -162,5 +169,27 @@ describe('uploadStream, multipart', () => {
     }
     expect(await bucket.store.head('i/aborted.bin')).toBeUndefined();
     expect(await openUploads()).toEqual([]);
+  });
+});
+
+describe("the worker's context", () => {
+  it('collects the young generation after each filled part when gc is exposed, as the worker runs in production', async () => {
+    const services = await createTestServices();
+    const exposed = Object.getOwnPropertyDescriptor(globalThis, 'gc');
+    const calls: unknown[] = [];
+    globalThis.gc = ((opts: unknown) => void calls.push(opts)) as NodeJS.GCFunction;
+    try {
+      const ctx = createWorkerContext(parseEnv(workerConfigSchema, services.env));
+      try {
+        ctx.store.onPartFilled?.();
+        expect(calls).toEqual([{ type: 'minor' }]);
+      } finally {
+        await ctx.close();
+      }
+    } finally {
+      if (exposed) Object.defineProperty(globalThis, 'gc', exposed);
+      else delete (globalThis as { gc?: unknown }).gc;
+      await services.cleanup();
+    }
   });
 });

@@ -30,6 +30,11 @@ export function createWorkerContext(config: WorkerConfig, log?: Logger): WorkerC
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE ?? Math.max(4, config.WORKER_CONCURRENCY + 2) });
   const redis = createRedis(config.REDIS_URL, { connectionName: redisClientName('worker') });
   const store = storeFromEnv(config);
+  // A streamed file's peak memory stays flat whatever its size: after each part, a young-generation
+  // collection frees the network chunks the part was copied from. `gc` is there when the process
+  // runs with --expose-gc, as production does (scripts/node-flags.json; docs/BENCHMARKS.md, `memory`).
+  const { gc } = globalThis;
+  if (gc) store.onPartFilled = () => gc({ type: 'minor' });
   const bots = botsFromConfig(config);
   return {
     config,

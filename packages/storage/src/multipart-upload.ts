@@ -1,7 +1,7 @@
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   type CompletedPart,
+  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   type S3Client,
   UploadPartCommand,
@@ -19,6 +19,8 @@ export interface MultipartOptions {
   /** Parts uploading at once. */
   queueSize: number;
   signal?: AbortSignal | undefined;
+  /** Called each time a part is full, before it is sent (ObjectStore.onPartFilled says why). */
+  onPartFilled?: (() => void) | undefined;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function uploadMultipart(client: S3Client, target: MultipartTarget,
         filled += n;
         offset += n;
         if (filled === partSize) {
+          opts.onPartFilled?.();
           await send(buffer, filled, partNumber++);
           buffer = await nextBuffer();
           filled = 0;

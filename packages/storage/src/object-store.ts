@@ -78,6 +78,14 @@ export class ObjectStore {
   readonly bucket: string;
   /** Called after every operation (metrics). */
   onOp: StoreOpHook | undefined;
+  /**
+   * Called each time a streamed upload has filled a part (every `partSize` bytes). The body's
+   * network chunks copied into that part are garbage from then on, but their memory lies outside
+   * V8's heap and a long stream makes little else: V8 frees it only once ~64 MB more of it has
+   * piled up, so without a collection here a stream's peak RSS rises with its length. The worker
+   * collects the young generation here (apps/worker/src/context.ts). Unset: nothing is called.
+   */
+  onPartFilled: (() => void) | undefined;
 
   constructor(readonly config: ObjectStoreConfig) {
     this.bucket = config.bucket;
@@ -207,7 +215,7 @@ export class ObjectStore {
       }
       const target = { Bucket: this.bucket, Key: key, ContentType: contentType, CacheControl: IMMUTABLE_CACHE_CONTROL };
       const { partSize, queueSize } = this.config;
-      await uploadMultipart(this.client, target, chained(first.chunks, body), { partSize, queueSize, signal });
+      await uploadMultipart(this.client, target, chained(first.chunks, body), { partSize, queueSize, signal, onPartFilled: this.onPartFilled });
       return undefined;
     });
   }
