@@ -157,6 +157,10 @@ const INSERT_ASSET = `INSERT INTO ${INSERT_TARGET} VALUES (${INSERT_PARAMS})
   ON CONFLICT ("idempotencyKey") DO NOTHING
   RETURNING *`;
 
+/** What the API needs of a rehost it has just inserted: the 202's id and status, and the job's source. */
+export type InsertedRehost = Pick<Asset, 'id' | 'status' | 'sourceType' | 'telegramFileId' | 'telegramFileUniqueId' | 'telegramBot' | 'sourceUrl'>;
+const INSERTED_REHOST_COLUMNS = `id, status, "sourceType", "telegramFileId", "telegramFileUniqueId", "telegramBot", "sourceUrl"`;
+
 /** A live ready asset stored from file id `fileId` of bot `bot` (both SQL expressions). */
 const storedTelegramFile = (fileId: string, bot: string): string =>
   `SELECT * FROM "Asset" WHERE "telegramFileId" = ${fileId} AND "telegramBot" = ${bot} AND status = 'ready'
@@ -166,14 +170,16 @@ const storedTelegramFile = (fileId: string, bot: string): string =>
  * INSERT_ASSET unless the row's Telegram file is stored already, in one statement: the inserted
  * row (`inserted` true), or the stored asset (false, nothing inserted), or no row (a taken
  * idempotency key). Both parts read one snapshot, so the answer is one or the other, never both.
+ * Only the columns of an InsertedRehost come back: the statement runs once per accepted request,
+ * and the pg client's cost grows with every column it describes and parses (41 for `*`).
  */
 const INSERT_UNLESS_STORED = `WITH stored AS (${storedTelegramFile(param('telegramFileId'), param('telegramBot'))}),
   inserted AS (
     INSERT INTO ${INSERT_TARGET} SELECT ${INSERT_PARAMS} WHERE NOT EXISTS (SELECT 1 FROM stored)
     ON CONFLICT ("idempotencyKey") DO NOTHING
-    RETURNING *
+    RETURNING ${INSERTED_REHOST_COLUMNS}
   )
-  SELECT true AS inserted, * FROM inserted UNION ALL SELECT false, * FROM stored`;
+  SELECT true AS inserted, * FROM inserted UNION ALL SELECT false, ${INSERTED_REHOST_COLUMNS} FROM stored`;
 
 const insertValues = (row: InsertRow): unknown[] =>
   INSERT_COLUMNS.map((c) => {
@@ -268,16 +274,23 @@ export class AssetsRepo {
    * Without a quota to reserve, the look and the insert are one statement: the common case, a
    * file not stored yet, costs one round trip.
    */
-  async createTelegramRehost(a: NewRehostAsset, quota?: OwnerQuota): Promise<{ stored: Asset } | { asset: Asset; created: boolean }> {
-    if (quotaApplies(a.ownerId, quota)) {
+  async createTelegramRehost(
+    a: NewRehostAsset,
+    quota?: OwnerQuota,
+  ): Promise<{ stored: Asset } | { asset: InsertedRehost; created: true } | { asset: Asset; created: boolean }> {
+    const storedOrInsert = async () => {
       const stored = await this.findStoredTelegramFile(String(a.telegramBot), String(a.telegramFileId));
       return stored ? { stored } : this.createRehost(a, quota);
-    }
+    };
+    if (quotaApplies(a.ownerId, quota)) return storedOrInsert();
     const row = { ...a, status: 'queued' };
-    const found = await one<Asset & { inserted: boolean }>(this.pool, 'asset_insert_unless_stored', INSERT_UNLESS_STORED, insertValues(row));
+    const found = await one<InsertedRehost & { inserted: boolean }>(this.pool, 'asset_insert_unless_stored', INSERT_UNLESS_STORED, insertValues(row));
     if (!found) return { asset: await this.idempotencyHolder(this.pool, row), created: false };
     const { inserted, ...asset } = found;
-    return inserted ? { asset, created: true } : { stored: asset };
+    if (inserted) return { asset, created: true };
+    // Stored already (the same file asked for again, rare beside new ones): the whole row, read
+    // again — or, gone since, the insert after all.
+    return storedOrInsert();
   }
 
   private async insertOrFind(q: Queryable, row: InsertRow): Promise<{ asset: Asset; created: boolean }> {

@@ -171,6 +171,10 @@ describe('createTelegramRehost', () => {
     const fileId = `f-tg-${randomUUID()}`;
     const first = await repo.createTelegramRehost(telegram(fileId));
     expect(first).toEqual({ asset: expect.objectContaining({ status: 'queued', telegramFileId: fileId }), created: true });
+    // The columns of an InsertedRehost, not the whole row: this statement runs once per request.
+    expect(Object.keys((first as { asset: object }).asset).sort()).toEqual(
+      ['id', 'sourceType', 'sourceUrl', 'status', 'telegramBot', 'telegramFileId', 'telegramFileUniqueId'].sort(),
+    );
     const firstId = (first as { asset: { id: string } }).asset.id;
     // Queued is not stored: a second request inserts its own asset.
     const second = await repo.createTelegramRehost(telegram(fileId));

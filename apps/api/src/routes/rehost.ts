@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Asset, NewRehostAsset, SharedObject } from '@rehost/db';
+import type { Asset, InsertedRehost, NewRehostAsset, SharedObject } from '@rehost/db';
 import { AppError, errors, publishAssetEvent, TERMINAL_STATUSES } from '@rehost/jobs';
 import { publicUrlFor } from '@rehost/storage';
 import { checkUrl } from '@rehost/safe-fetch';
@@ -68,7 +68,7 @@ export const rehostRoutes =
     const botNames = new Set([...(config.TELEGRAM_BOT_TOKEN ? ['default'] : []), ...Object.keys(config.TELEGRAM_BOTS)]);
     // Sampled rather than read per request: a depth check is not worth a Redis round trip each time.
     const depth = new QueueDepthGate(() => queues.waitingCount(['rehost']), config.MAX_QUEUE_DEPTH);
-    const enqueueRehost = (asset: Asset) =>
+    const enqueueRehost = (asset: InsertedRehost) =>
       queues.enqueue('rehost', {
         assetId: asset.id,
         source:
@@ -142,7 +142,7 @@ export const rehostRoutes =
         // Back-pressure concerns only what would enqueue: retries and stored files are answered
         // past MAX_QUEUE_DEPTH and give back the slot they were admitted with.
         let holdsSlot = await depth.admit();
-        let outcome: { stored: Asset } | { asset: Asset; created: boolean } | null = null;
+        let outcome: Awaited<ReturnType<typeof assets.createTelegramRehost>> | null = null;
         if (source.type === 'telegram') {
           // Admitted, a file not stored yet is inserted by the statement that looks for it: one round trip.
           outcome = holdsSlot
