@@ -107,6 +107,17 @@ async function reserveOwnerRoom(c: SqlClient, ownerId: string, quota: OwnerQuota
 
 export const dedupeKeyForTelegram = (fileUniqueId: string): string => `tg:${fileUniqueId}`;
 
+/**
+ * What sharing a stored copy needs of the asset that holds it (`claimFile`, `findStoredFile`):
+ * the claim runs once per rehost job, and the pg client's cost grows with every column it
+ * describes and parses (41 for `*`).
+ */
+export type StoredCopy = Pick<
+  Asset,
+  'id' | 'key' | 'contentType' | 'size' | 'width' | 'height' | 'sha256' | 'sourceSha256' | 'orientation' | 'metadataRemoved' | 'telegramFileUniqueId'
+>;
+const STORED_COPY_COLUMNS = `id, "key", "contentType", size, width, height, sha256, "sourceSha256", orientation, "metadataRemoved", "telegramFileUniqueId"`;
+
 /** What a rehost needs of its own asset, read with its claim (`claimFile`). */
 export interface ClaimingAsset {
   status: AssetStatus;
@@ -321,11 +332,11 @@ export class AssetsRepo {
   }
 
   /** A live ready asset holding the file `fileKey` (verified by getFile when it was stored). */
-  findStoredFile(fileKey: string): Promise<Asset | null> {
-    return one<Asset>(
+  findStoredFile(fileKey: string): Promise<StoredCopy | null> {
+    return one<StoredCopy>(
       this.pool,
       'asset_stored_file',
-      `SELECT * FROM "Asset" WHERE "fileKey" = $1 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1`,
+      `SELECT ${STORED_COPY_COLUMNS} FROM "Asset" WHERE "fileKey" = $1 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1`,
       [fileKey],
     );
   }
@@ -362,10 +373,10 @@ export class AssetsRepo {
     id: string,
     fileKey: string,
     fileUniqueId: string,
-  ): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: Asset | null; self: ClaimingAsset | null }> {
+  ): Promise<{ outcome: 'claimed' | 'held' | 'gone'; stored: StoredCopy | null; self: ClaimingAsset | null }> {
     try {
       const row = await one<
-        Asset & { claimedId: string | null; heldBefore: boolean; selfStatus: AssetStatus | null; selfCallbackUrl: string | null; selfOwnerId: string | null }
+        StoredCopy & { claimedId: string | null; heldBefore: boolean; selfStatus: AssetStatus | null; selfCallbackUrl: string | null; selfOwnerId: string | null }
       >(
         this.pool,
         'asset_claim_file',
@@ -381,13 +392,13 @@ export class AssetsRepo {
            (SELECT "ownerId" FROM self) AS "selfOwnerId", s.*
          FROM (SELECT 1) AS one
          LEFT JOIN LATERAL (
-           SELECT * FROM "Asset" WHERE "fileKey" = $2 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1
+           SELECT ${STORED_COPY_COLUMNS} FROM "Asset" WHERE "fileKey" = $2 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1
          ) AS s ON true`,
         [id, fileKey, fileUniqueId],
       );
       const { claimedId, heldBefore, selfStatus, selfCallbackUrl, selfOwnerId, ...stored } = row!;
       const self = selfStatus === null ? null : { status: selfStatus, callbackUrl: selfCallbackUrl, ownerId: selfOwnerId };
-      if (stored.id) return { outcome: claimedId ? 'claimed' : 'gone', stored: stored as Asset, self };
+      if (stored.id) return { outcome: claimedId ? 'claimed' : 'gone', stored, self };
       // Claimed although another asset held the file when the statement began: it let go meanwhile.
       const storedSince = claimedId && heldBefore ? await this.findStoredFile(fileKey) : null;
       return { outcome: claimedId ? 'claimed' : 'gone', stored: storedSince, self };

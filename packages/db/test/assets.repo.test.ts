@@ -105,6 +105,10 @@ describe('file claims', () => {
     const next = await repo.claimFile(b.id, key, 'claim-1');
     expect(next.outcome).toBe('claimed');
     expect(next.stored?.id).toBe(a.id);
+    // What sharing needs of it, not the whole row: the claim runs once per rehost job.
+    expect(Object.keys(next.stored!).sort()).toEqual(
+      ['id', 'key', 'contentType', 'size', 'width', 'height', 'sha256', 'sourceSha256', 'orientation', 'metadataRemoved', 'telegramFileUniqueId'].sort(),
+    );
   });
 
   it('a claim that waited for the holder to let go still finds what the holder stored (no second download)', async () => {

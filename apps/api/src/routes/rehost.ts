@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Asset, InsertedRehost, NewRehostAsset, SharedObject } from '@rehost/db';
 import { AppError, errors, publishAssetEvent, TERMINAL_STATUSES } from '@rehost/jobs';
-import { publicUrlFor } from '@rehost/storage';
 import { checkUrl } from '@rehost/safe-fetch';
+import { publicUrlFor } from '@rehost/storage';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { toAssetView } from '../asset-view.js';

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type Asset, type ClaimingAsset, dedupeKeyForTelegram, OwnerQuotaExceeded } from '@rehost/db';
+import { type ClaimingAsset, dedupeKeyForTelegram, OwnerQuotaExceeded, type StoredCopy } from '@rehost/db';
 import { AppError, type AssetEvent, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
@@ -127,7 +127,7 @@ async function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniq
 }
 
 /** Ready on the object of a live asset that holds the same file, if there is one. */
-async function shareStored(ctx: WorkerContext, asset: JobAsset, holder: Asset, fileKey: string, log: Logger): Promise<AssetEvent | null> {
+async function shareStored(ctx: WorkerContext, asset: JobAsset, holder: StoredCopy, fileKey: string, log: Logger): Promise<AssetEvent | null> {
   const assetId = asset.id;
   const key = holder.key;
   if (!key) return null;
