@@ -225,7 +225,7 @@ describe('analysis after ready', () => {
     await ctx.store.put(key, bytes, 'image/png');
     const assets = new AssetsRepo(ctx.sql);
     await assets.createUpload({ id, declaredContentType: 'image/png', declaredSize: bytes.length, stagingKey: `staging/${id}`, uploadExpiresAt: new Date(Date.now() + 60_000) });
-    expect(await assets.markReady(id, { key, contentType: 'image/png', size: bytes.length, width: 1, height: 1, sha256: '0'.repeat(64), sourceSha256: null, orientation: null, metadataRemoved: [] })).toBe(true);
+    expect(await assets.markReady(id, { key, contentType: 'image/png', size: bytes.length, width: 1, height: 1, sha256: '0'.repeat(64), sourceSha256: null, orientation: null, metadataRemoved: [] })).toBeTruthy();
     await stack.apiCtx.queues.enqueue('analyze', { assetId: id });
     const { event } = await events.next(id, 'analyzed');
     expect(event.error?.code).toBe('undecodable');

@@ -416,7 +416,12 @@ export class AssetsRepo {
    * owner and a byte quota, only if the stored size still fits (else OwnerQuotaExceeded, nothing
    * written: the caller deletes its object).
    */
-  async markReady(id: string, img: StoredImage, fileKey: string | null = null, owner?: { ownerId: string | null; quota?: OwnerQuota }): Promise<boolean> {
+  async markReady(
+    id: string,
+    img: StoredImage,
+    fileKey: string | null = null,
+    owner?: { ownerId: string | null; quota?: OwnerQuota },
+  ): Promise<{ followersWaiting: boolean } | null> {
     if (owner && quotaApplies(owner.ownerId, owner.quota) && owner.quota!.maxBytes !== undefined) {
       return inTransaction(this.pool, async (c) => {
         await reserveOwnerRoom(c, owner.ownerId!, { maxBytes: owner.quota!.maxBytes }, { assets: 0, bytes: img.size });
@@ -426,15 +431,32 @@ export class AssetsRepo {
     return this.writeReady(this.pool, id, img, fileKey);
   }
 
-  private async writeReady(q: Queryable, id: string, img: StoredImage, fileKey: string | null): Promise<boolean> {
-    const row = await one<{ id: string }>(
+  /** Null when the asset is no longer in flight (deleted, failed, or another run was first). */
+  private async writeReady(q: Queryable, id: string, img: StoredImage, fileKey: string | null): Promise<{ followersWaiting: boolean } | null> {
+    return one<{ followersWaiting: boolean }>(
       q,
       'asset_mark_ready',
       `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,
          "fileKey" = $8, "sourceSha256" = $9, orientation = $10, "metadataRemoved" = $11::text[],
          "dedupeKey" = NULL, "errorCode" = NULL, "errorMessage" = NULL, "readyAt" = now(), "updatedAt" = now()
-       WHERE id = $1 AND status IN ('pending_upload', 'queued', 'processing') AND "deletedAt" IS NULL RETURNING id`,
+       WHERE id = $1 AND status IN ('pending_upload', 'queued', 'processing') AND "deletedAt" IS NULL RETURNING "followersWaiting"`,
       [id, img.key, img.contentType, img.size, img.width, img.height, img.sha256, fileKey, img.sourceSha256, img.orientation, img.metadataRemoved],
+    );
+  }
+
+  /**
+   * Marks the asset holding `fileKey`'s claim as waited for, so that its `markReady` reports
+   * `followersWaiting`. False when no asset holds the claim any more: it let go (ready, failed or
+   * deleted) before this statement, and the caller looks again at once. A follower registers in
+   * Redis before calling this; the row lock orders this against the holder's `markReady`, so
+   * either the holder sees the mark (and the registration before it) or this sees no holder.
+   */
+  async markFollowersWaiting(fileKey: string): Promise<boolean> {
+    const row = await one<{ id: string }>(
+      this.pool,
+      'asset_mark_followers_waiting',
+      `UPDATE "Asset" SET "followersWaiting" = true WHERE "dedupeKey" = $1 RETURNING id`,
+      [fileKey],
     );
     return row !== null;
   }

@@ -34,7 +34,7 @@ const shared = (key: string, fileKey: string | null = null): SharedObject => ({ 
 /** A ready asset on `key` (as a job would leave it). */
 async function readyAsset(key: string, fileKey: string | null = null) {
   const { asset } = await repo.createRehost(telegram(`f-${randomUUID()}`));
-  expect(await repo.markReady(asset.id, image(key), fileKey)).toBe(true);
+  expect(await repo.markReady(asset.id, image(key), fileKey)).toEqual({ followersWaiting: false });
   return asset.id;
 }
 
@@ -111,6 +111,46 @@ describe('file claims', () => {
     );
   });
 
+  it('a follower marks the holder and its ready reports it; once the holder let go there is none to mark', async () => {
+    const key = dedupeKeyForTelegram(`wait-${randomUUID()}`);
+    const a = (await repo.createRehost(telegram(`f-${randomUUID()}`))).asset;
+    expect((await repo.claimFile(a.id, key, 'wait')).outcome).toBe('claimed');
+    expect(await repo.markFollowersWaiting(key)).toBe(true);
+    expect(await repo.markReady(a.id, image(`i/${randomUUID()}.png`), key)).toEqual({ followersWaiting: true });
+    // Let go: a follower finds no holder to mark, and looks again at once.
+    expect(await repo.markFollowersWaiting(key)).toBe(false);
+    // Nobody waited for the next holder of another file: its ready says so (no wake).
+    const otherKey = dedupeKeyForTelegram(`wait-${randomUUID()}`);
+    const b = (await repo.createRehost(telegram(`f-${randomUUID()}`))).asset;
+    expect((await repo.claimFile(b.id, otherKey, 'wait-2')).outcome).toBe('claimed');
+    expect(await repo.markReady(b.id, image(`i/${randomUUID()}.png`), otherKey)).toEqual({ followersWaiting: false });
+  });
+
+  it("a mark racing the holder's ready: the row lock orders them, and the ready that waited reports the mark", async () => {
+    const key = dedupeKeyForTelegram(`race-${randomUUID()}`);
+    const a = (await repo.createRehost(telegram(`f-${randomUUID()}`))).asset;
+    expect((await repo.claimFile(a.id, key, 'race')).outcome).toBe('claimed');
+    // The follower's mark, held uncommitted: the holder's ready must wait for it, then see it.
+    const follower = await sql.connect();
+    try {
+      await follower.query('BEGIN');
+      await follower.query(`UPDATE "Asset" SET "followersWaiting" = true WHERE "dedupeKey" = $1`, [key]);
+      const ready = repo.markReady(a.id, image(`i/${randomUUID()}.png`), key);
+      // Bounded: until the ready's statement waits on the mark's row lock (not a sleep).
+      for (let i = 0; ; i++) {
+        const { rows } = await sql.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%followersWaiting"%' AND query LIKE 'UPDATE "Asset" SET status%'`);
+        if (rows[0].n > 0) break;
+        if (i > 200) throw new Error('the ready never waited for the mark');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await follower.query('COMMIT');
+      expect(await ready).toEqual({ followersWaiting: true });
+    } finally {
+      follower.release();
+    }
+    expect(await repo.markFollowersWaiting(key)).toBe(false);
+  });
+
   it('a claim that waited for the holder to let go still finds what the holder stored (no second download)', async () => {
     const a = (await repo.createRehost(telegram('f-c5'))).asset;
     const b = (await repo.createRehost(telegram('f-c5'))).asset;
@@ -183,7 +223,7 @@ describe('createTelegramRehost', () => {
     // Queued is not stored: a second request inserts its own asset.
     const second = await repo.createTelegramRehost(telegram(fileId));
     expect(second).toMatchObject({ created: true });
-    expect(await repo.markReady(firstId, image(`i/${randomUUID()}.png`), dedupeKeyForTelegram(`u-${fileId}`))).toBe(true);
+    expect(await repo.markReady(firstId, image(`i/${randomUUID()}.png`), dedupeKeyForTelegram(`u-${fileId}`))).toBeTruthy();
 
     const row = telegram(fileId);
     expect(await repo.createTelegramRehost(row)).toEqual({ stored: expect.objectContaining({ id: firstId, status: 'ready' }) });
@@ -207,7 +247,7 @@ describe('createTelegramRehost', () => {
     const quota = { maxAssets: 1 };
     const mine = await repo.createTelegramRehost(telegram(fileId, { ownerId }), quota);
     expect(mine).toMatchObject({ created: true });
-    expect(await repo.markReady((mine as { asset: { id: string } }).asset.id, image(`i/${randomUUID()}.png`), dedupeKeyForTelegram(fileId))).toBe(true);
+    expect(await repo.markReady((mine as { asset: { id: string } }).asset.id, image(`i/${randomUUID()}.png`), dedupeKeyForTelegram(fileId))).toBeTruthy();
     // At its limit, the owner still learns the file is stored (sharing is charged by createShared).
     expect(await repo.createTelegramRehost(telegram(fileId, { ownerId }), quota)).toMatchObject({ stored: { status: 'ready' } });
     await expect(repo.createTelegramRehost(telegram(`f-${randomUUID()}`, { ownerId }), quota)).rejects.toThrow('quota');
@@ -219,15 +259,15 @@ describe('transitions', () => {
     const { asset } = await repo.createRehost({ id: randomUUID(), sourceType: 'url', sourceUrl: 'https://x/y.png' });
     const [a, b] = await Promise.all([repo.transition(asset.id, ['queued'], 'processing'), repo.transition(asset.id, ['queued'], 'processing')]);
     expect([a, b].filter(Boolean)).toHaveLength(1);
-    expect(await repo.markReady(asset.id, image('i/x.png'))).toBe(true);
+    expect(await repo.markReady(asset.id, image('i/x.png'))).toBeTruthy();
     expect(await repo.markFailed(asset.id, 'internal', 'late failure')).toBe(false);
-    expect(await repo.markReady(asset.id, image('i/other.png'))).toBe(false);
+    expect(await repo.markReady(asset.id, image('i/other.png'))).toBeNull();
     expect((await repo.get(asset.id))?.key).toBe('i/x.png');
   });
 
   it('markReady records the stored facts: displayed size, orientation, source hash, kinds removed', async () => {
     const { asset } = await repo.createRehost(telegram('f-facts'));
-    expect(await repo.markReady(asset.id, image('i/facts.png'))).toBe(true);
+    expect(await repo.markReady(asset.id, image('i/facts.png'))).toBeTruthy();
     const row = await repo.get(asset.id);
     expect(row).toMatchObject({ sha256: 'a'.repeat(64), sourceSha256: 'b'.repeat(64), orientation: 6, metadataRemoved: ['exif', 'gps'] });
     const twin = await repo.createShared(telegram('f-facts-2'), shared('i/facts.png'));

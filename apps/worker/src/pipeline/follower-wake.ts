@@ -9,7 +9,9 @@ import { redisScript } from './redis-script.js';
  * Followers (jobs waiting for another asset storing the same file) re-check on a timer of up to
  * 5 s; the holder wakes them as soon as it settles, so they share its object (or, when it failed,
  * one of them takes over) at once. A follower registers its job id under the file's key before
- * each wait; a wake that misses one (it was between re-checks) leaves it to its timer.
+ * each wait, then marks the holder's row (`markFollowersWaiting`): a holder that becomes ready
+ * wakes only when marked, so the jobs nobody waited for — nearly all — make no round trip here.
+ * A wake that misses one (it was between re-checks) leaves it to its timer.
  */
 const followersKey = (prefix: string, fileKey: string) => `${prefix}:followers:${fileKey}`;
 

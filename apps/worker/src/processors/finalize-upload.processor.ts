@@ -60,7 +60,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
     }
     throw err;
   }
-  let stored: boolean;
+  let stored: { followersWaiting: boolean } | null;
   try {
     stored = await ctx.assets.markReady(assetId, storedFacts({ ...img, key }));
   } catch (err) {

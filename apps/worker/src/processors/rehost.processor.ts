@@ -109,8 +109,8 @@ const TEMPORARILY_UNAVAILABLE_RUNS = 3;
 const jitterMs = () => Math.floor(Math.random() * 250);
 
 /**
- * Another live asset is storing this file right now: check again when it settles (it wakes its
- * followers, pipeline/follower-wake.ts) or after a growing delay (0.25 s, doubling to 5 s), without
+ * Another live asset is storing this file right now: check again when it settles (it wakes the
+ * followers that marked it, pipeline/follower-wake.ts) or after a growing delay (0.25 s, doubling to 5 s), without
  * using up an attempt or calling getFile again, until it is stored,
  * or gone (then this asset takes the claim), or FOLLOWER_MAX_WAIT_SECONDS have passed (then
  * the wait is retried like any failure).
@@ -121,9 +121,12 @@ async function waitForHolder(run: JobRun<'rehost'>, ctx: WorkerContext, fileUniq
   if (Date.now() - since > ctx.config.FOLLOWER_MAX_WAIT_SECONDS * 1000) {
     throw new AppError('conflict', 'the same file has been being stored by another asset for too long');
   }
-  // The holder wakes this job as soon as it settles; the timer is the fallback.
+  // The holder wakes this job as soon as it settles; the timer is the fallback. Registered first,
+  // then the holder marked (it asks Redis for its followers only when marked); no holder left to
+  // mark means it let go meanwhile: look again at once.
   await registerFollower(ctx, fileKey, run.id);
-  throw new WaitAndRecheck(Math.min(250 * 2 ** (count - 1), 5000), { waiting: { fileUniqueId, since, count } });
+  const held = await ctx.assets.markFollowersWaiting(fileKey);
+  throw new WaitAndRecheck(held ? Math.min(250 * 2 ** (count - 1), 5000) : 0, { waiting: { fileUniqueId, since, count } });
 }
 
 /** Ready on the object of a live asset that holds the same file, if there is one. */
@@ -173,7 +176,7 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   const rerun = asset.status === 'processing';
   const img = await storeVerifiedStream(ctx, assetId, stream, run.signal, { rerun });
   const { key, contentType, size } = img;
-  let stored: boolean;
+  let stored: { followersWaiting: boolean } | null;
   try {
     stored = await overQuotaFails(() => ctx.assets.markReady(assetId, storedFacts(img), fileKey, ownerOf(ctx, asset)));
   } catch (err) {
@@ -184,7 +187,8 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   // Deleted or failed meanwhile, or another run finished first: this run's object is nobody's.
   if (!stored) return settleLostReady(ctx, assetId, key, run.log);
   if (rerun) await sweepEarlierRuns(ctx, assetId, key, run.log);
-  if (fileKey) await wakeFollowers(ctx, fileKey, run.log);
+  // Only when a follower marked this asset: no Redis round trip for the many files nobody else asked for.
+  if (fileKey && stored.followersWaiting) await wakeFollowers(ctx, fileKey, run.log);
   run.reportStored(size);
   ctx.onMetadataRemoved?.(img.metadataRemoved);
   run.log.info({ size, contentType }, 'rehost stored');
