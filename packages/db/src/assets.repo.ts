@@ -112,11 +112,32 @@ export const dedupeKeyForTelegram = (fileUniqueId: string): string => `tg:${file
  * the claim runs once per rehost job, and the pg client's cost grows with every column it
  * describes and parses (41 for `*`).
  */
-export type StoredCopy = Pick<
-  Asset,
-  'id' | 'key' | 'contentType' | 'size' | 'width' | 'height' | 'sha256' | 'sourceSha256' | 'orientation' | 'metadataRemoved' | 'telegramFileUniqueId'
->;
-const STORED_COPY_COLUMNS = `id, "key", "contentType", size, width, height, sha256, "sourceSha256", orientation, "metadataRemoved", "telegramFileUniqueId"`;
+const STORED_COPY_KEYS = [
+  'id',
+  'key',
+  'contentType',
+  'size',
+  'width',
+  'height',
+  'sha256',
+  'sourceSha256',
+  'orientation',
+  'metadataRemoved',
+  'telegramFileUniqueId',
+] as const satisfies readonly (keyof Asset)[];
+export type StoredCopy = Pick<Asset, (typeof STORED_COPY_KEYS)[number]>;
+
+/** The SQL select list of `keys` (quoted column names). */
+const columnList = (keys: readonly (keyof Asset)[]): string => keys.map((k) => `"${k}"`).join(', ');
+
+/** A live ready asset holding the file `fileKey` (an SQL expression): its StoredCopy columns. */
+const storedFile = (fileKey: string): string =>
+  `SELECT ${columnList(STORED_COPY_KEYS)} FROM "Asset" WHERE "fileKey" = ${fileKey} AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1`;
+
+/** What `markReady` says of a write that took: whether a follower marked the asset (`markFollowersWaiting`). */
+export interface MarkedReady {
+  followersWaiting: boolean;
+}
 
 /** What a rehost needs of its own asset, read with its claim (`claimFile`). */
 export interface ClaimingAsset {
@@ -169,8 +190,9 @@ const INSERT_ASSET = `INSERT INTO ${INSERT_TARGET} VALUES (${INSERT_PARAMS})
   RETURNING *`;
 
 /** What the API needs of a rehost it has just inserted: the 202's id and status, and the job's source. */
-export type InsertedRehost = Pick<Asset, 'id' | 'status' | 'sourceType' | 'telegramFileId' | 'telegramFileUniqueId' | 'telegramBot' | 'sourceUrl'>;
-const INSERTED_REHOST_COLUMNS = `id, status, "sourceType", "telegramFileId", "telegramFileUniqueId", "telegramBot", "sourceUrl"`;
+const INSERTED_REHOST_KEYS = ['id', 'status', 'sourceType', 'telegramFileId', 'telegramFileUniqueId', 'telegramBot', 'sourceUrl'] as const satisfies readonly (keyof Asset)[];
+export type InsertedRehost = Pick<Asset, (typeof INSERTED_REHOST_KEYS)[number]>;
+const INSERTED_REHOST_COLUMNS = columnList(INSERTED_REHOST_KEYS);
 
 /** A live ready asset stored from file id `fileId` of bot `bot` (both SQL expressions). */
 const storedTelegramFile = (fileId: string, bot: string): string =>
@@ -336,7 +358,7 @@ export class AssetsRepo {
     return one<StoredCopy>(
       this.pool,
       'asset_stored_file',
-      `SELECT ${STORED_COPY_COLUMNS} FROM "Asset" WHERE "fileKey" = $1 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1`,
+      storedFile('$1'),
       [fileKey],
     );
   }
@@ -392,7 +414,7 @@ export class AssetsRepo {
            (SELECT "ownerId" FROM self) AS "selfOwnerId", s.*
          FROM (SELECT 1) AS one
          LEFT JOIN LATERAL (
-           SELECT ${STORED_COPY_COLUMNS} FROM "Asset" WHERE "fileKey" = $2 AND status = 'ready' AND "deletedAt" IS NULL AND "key" IS NOT NULL LIMIT 1
+           ${storedFile('$2')}
          ) AS s ON true`,
         [id, fileKey, fileUniqueId],
       );
@@ -421,7 +443,7 @@ export class AssetsRepo {
     img: StoredImage,
     fileKey: string | null = null,
     owner?: { ownerId: string | null; quota?: OwnerQuota },
-  ): Promise<{ followersWaiting: boolean } | null> {
+  ): Promise<MarkedReady | null> {
     if (owner && quotaApplies(owner.ownerId, owner.quota) && owner.quota!.maxBytes !== undefined) {
       return inTransaction(this.pool, async (c) => {
         await reserveOwnerRoom(c, owner.ownerId!, { maxBytes: owner.quota!.maxBytes }, { assets: 0, bytes: img.size });
@@ -432,8 +454,8 @@ export class AssetsRepo {
   }
 
   /** Null when the asset is no longer in flight (deleted, failed, or another run was first). */
-  private async writeReady(q: Queryable, id: string, img: StoredImage, fileKey: string | null): Promise<{ followersWaiting: boolean } | null> {
-    return one<{ followersWaiting: boolean }>(
+  private async writeReady(q: Queryable, id: string, img: StoredImage, fileKey: string | null): Promise<MarkedReady | null> {
+    return one<MarkedReady>(
       q,
       'asset_mark_ready',
       `UPDATE "Asset" SET status = 'ready', "key" = $2, "contentType" = $3, size = $4, width = $5, height = $6, sha256 = $7,

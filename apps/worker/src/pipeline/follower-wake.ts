@@ -56,8 +56,14 @@ export async function wakeFollowers(ctx: WorkerContext, fileKey: string, log: Lo
   }
 }
 
-/** After a rehost job failed for good: its file's followers take over without waiting for their timers. */
+/**
+ * After a rehost job failed for good: its file's followers take over without waiting for their
+ * timers — when one marked the asset (read after the failure released the claim, so a mark made
+ * before it is seen, and a later one found no holder and looked again itself).
+ */
 export async function wakeFollowersOfFailed(assetId: string, ctx: WorkerContext): Promise<void> {
   const asset = await ctx.assets.get(assetId);
-  if (asset?.telegramFileUniqueId) await wakeFollowers(ctx, dedupeKeyForTelegram(asset.telegramFileUniqueId), ctx.log.child({ assetId }));
+  if (asset?.telegramFileUniqueId && asset.followersWaiting) {
+    await wakeFollowers(ctx, dedupeKeyForTelegram(asset.telegramFileUniqueId), ctx.log.child({ assetId }));
+  }
 }

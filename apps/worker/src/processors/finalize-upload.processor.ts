@@ -1,3 +1,4 @@
+import type { MarkedReady } from '@rehost/db';
 import { AppError, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import { isPreconditionFailed, newPublicKeyFor, publicUrlFor } from '@rehost/storage';
 import { discardUnrecorded, resultOf, settleLostReady, sweepEarlierRuns } from '../pipeline/settle-ready.js';
@@ -60,7 +61,7 @@ export const finalizeUpload: Processor<'finalizeUpload'> = async ({ data, log, r
     }
     throw err;
   }
-  let stored: { followersWaiting: boolean } | null;
+  let stored: MarkedReady | null;
   try {
     stored = await ctx.assets.markReady(assetId, storedFacts({ ...img, key }));
   } catch (err) {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type ClaimingAsset, dedupeKeyForTelegram, OwnerQuotaExceeded, type StoredCopy } from '@rehost/db';
+import { type ClaimingAsset, dedupeKeyForTelegram, type MarkedReady, OwnerQuotaExceeded, type StoredCopy } from '@rehost/db';
 import { AppError, type AssetEvent, errors, TERMINAL_STATUSES } from '@rehost/jobs';
 import type { Logger } from '@rehost/logger';
 import { safeGetStream } from '@rehost/safe-fetch';
@@ -176,7 +176,7 @@ async function storeAndSettle(run: JobRun<'rehost'>, ctx: WorkerContext, asset: 
   const rerun = asset.status === 'processing';
   const img = await storeVerifiedStream(ctx, assetId, stream, run.signal, { rerun });
   const { key, contentType, size } = img;
-  let stored: { followersWaiting: boolean } | null;
+  let stored: MarkedReady | null;
   try {
     stored = await overQuotaFails(() => ctx.assets.markReady(assetId, storedFacts(img), fileKey, ownerOf(ctx, asset)));
   } catch (err) {
