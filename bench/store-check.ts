@@ -55,7 +55,7 @@ async function probe(client: S3Client, target: StoreTarget, bucket: string): Pro
       return await fn(signal);
     } catch (err) {
       const why = signal.aborted
-        ? `no answer within ${CALL_DEADLINE_MS / 1000} s (a full store blocks writes: free some room, or restart it: scripts/s3-server.sh stop && scripts/s3-server.sh start)`
+        ? `no answer within ${CALL_DEADLINE_MS / 1000} s (a full store blocks writes; scripts/s3-server.sh status shows its usage: free some room, or restart it: scripts/s3-server.sh stop && scripts/s3-server.sh start)`
         : err instanceof Error
           ? `${err.name}: ${err.message}`
           : String(err);

@@ -52,6 +52,12 @@ MEMSTORE_BYTES="${S3_MEMSTORE_BYTES:-4294967296}"
 DEBUG_RGW="${S3_DEBUG_RGW:-0/5}"
 REGION="${S3_REGION:-auto}"
 RGW_USER="rehost-dev"
+# Memstore's count of used bytes can drop below zero when the store is nearly empty after heavy
+# write/delete traffic (seen twice in benchmark runs); the OSD then computes a usage of
+# "-2147483648%", engages its failsafe and blocks every write as if the store were full. A 64 MiB
+# object written at start (held in RAM like any other) keeps the count above zero.
+BALLAST_BYTES=$((64 << 20))
+BALLAST_OBJECT="rehost-memstore-ballast"
 MARKER=".rehost-s3-state" # only a dir holding this file (or an empty/missing dir) is ever wiped
 PACKAGES=(radosgw ceph-mon ceph-osd ceph-common)
 
@@ -248,7 +254,8 @@ osd_data = $d/osd.0
 osd_objectstore = memstore
 # nothing to hand over on stop: exit at once instead of telling the monitor and waiting for it
 osd_fast_shutdown_notify_mon = false
-memstore_device_bytes = $MEMSTORE_BYTES
+# the capacity asked for, plus the ballast below (clients see S3_MEMSTORE_BYTES of room)
+memstore_device_bytes = $((MEMSTORE_BYTES + BALLAST_BYTES))
 admin_socket = $d/run/\$name.asok
 pid_file = $d/run/\$name.pid
 
@@ -347,6 +354,9 @@ do_start() {
     --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" || fail_start "radosgw-admin user create"
   run timeout 60 radosgw-admin "${C[@]}" zonegroup modify --rgw-zonegroup=default --api-name="$REGION" ||
     fail_start "radosgw-admin zonegroup modify"
+  # The pools exist now; .rgw.root holds only a few small objects RGW reads by name prefix.
+  run timeout 30 rados "${C[@]}" -p .rgw.root put "$BALLAST_OBJECT" <(head -c "$BALLAST_BYTES" /dev/zero) ||
+    fail_start "rados put (the memstore ballast)"
   # radosgw daemonizes right away; the timeout guards a hang before that (e.g. cephx misconfigured).
   run timeout 60 radosgw "${C[@]}" -n client.rgw.a || fail_start radosgw
 
@@ -376,12 +386,21 @@ do_stop() {
 
 do_status() {
   validate_net
-  if rgw_answers; then
-    echo "S3 running at $ENDPOINT (state in $STATE_DIR)"
-    return 0
+  if ! rgw_answers; then
+    echo "S3 not running at $ENDPOINT"
+    return 1
   fi
-  echo "S3 not running at $ENDPOINT"
-  return 1
+  echo "S3 running at $ENDPOINT (state in $STATE_DIR)"
+  # The OSD's own count (its admin socket: works without a mgr, unlike `ceph osd df`).
+  local total="" used=""
+  read -r total used < <(timeout 10 ceph -c "$CONF" daemon osd.0 perf dump 2>/dev/null |
+    sed -n 's/^ *"stat_bytes\(_used\)\{0,1\}": \([0-9]*\),*$/\2/p' | head -2 | tr '\n' ' ') || true
+  [[ -n "$used" ]] || return 0 # not our OSD (another instance answers on the port)
+  if ((used > total)); then
+    echo "store: the OSD's usage count is broken (above its capacity: memstore's count fell below zero); it blocks every write. Restart it: $0 stop && $0 start"
+    return 1
+  fi
+  echo "store: $((used >> 20)) MiB of $((total >> 20)) MiB used ($((BALLAST_BYTES >> 20)) MiB of it the ballast that start writes)"
 }
 
 do_env() {
