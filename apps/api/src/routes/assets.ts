@@ -59,7 +59,7 @@ export function closeSignal(req: FastifyRequest): AbortSignal {
 export const assetRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
-    const { assets, store, config } = ctx;
+    const { config } = ctx;
 
     app.get(
       '/v1/assets/:assetId',
