@@ -50,6 +50,7 @@ function rows(key: string, s: ScenarioResult): Row[] {
     case 'api_enqueue':
       return [
         ['POST /v1/rehost req/s vs awaited INSERT + queue.add/s', v('req_per_s'), v('baseline_queue_add_per_s'), t.throughput],
+        ['req/s at most, ours vs the bare server (its room at the half-load pace)', v('req_per_s'), v('baseline_server_req_per_s')],
         [
           `p50 / p99 at half load (${v('half_rate_per_s')}/s; median of 3 windows' p99: ${(v('p99_ms_windows') as number[] | undefined)?.join(', ') ?? '-'}; bare server's: ${(v('baseline_p99_ms_windows') as number[] | undefined)?.join(', ') ?? '-'}), ms`,
           `${num(v('p50_ms'))} / ${num(v('p99_ms'))}`,

@@ -84,16 +84,16 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
 
     await startApi(ctx, services.env);
     let n = 0;
-    const post = (opts: { seconds: number; connections: number; overallRate?: number }): Promise<Result> =>
+    const post = (opts: { seconds: number; connections: number; overallRate?: number; at?: { port: number; path: string } }): Promise<Result> =>
       autocannon({
-        url: `http://127.0.0.1:${port}`,
+        url: `http://127.0.0.1:${opts.at?.port ?? port}`,
         duration: opts.seconds,
         connections: opts.connections,
         ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
         requests: [
           {
             method: 'POST',
-            path: '/v1/rehost',
+            path: opts.at?.path ?? '/v1/rehost',
             headers: { authorization: `Bearer ${services.env.API_TOKENS!.split(',')[0]}`, 'content-type': 'application/json' },
             setupRequest: (req) => {
               n++;
@@ -175,6 +175,10 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
       bareWindows.push(await pacedWindow(bareAt, seconds));
     }
     agent.destroy();
+    // The bare server's own maximum, as ours was taken: how much room each has at the paced rate,
+    // which decides how fast a backlog left by a stall (a WAL flush) is worked off.
+    const bareMax = await run('bare server max', { seconds, connections: 16, at: bareAt });
+    ctx.log(`bare server: ${round(bareMax.perS)}/s at most (autocannon, 16 connections)`);
     const half = medianBy(windows, (w) => w.p99);
     const bareHalf = medianBy(bareWindows, (w) => w.p99);
     const each = (ws: { p99: number }[]) => ws.map((w) => round(w.p99, 1)).join(', ');
@@ -192,6 +196,7 @@ export async function apiEnqueue(ctx: BenchContext): Promise<ScenarioResult> {
       baseline_queue_add_per_s: round(baseline.perS),
       connections: 16,
       p99_ms_windows: windows.map((w) => round(w.p99, 2)),
+      baseline_server_req_per_s: round(bareMax.perS),
       baseline_p50_ms: round(bareHalf.p50, 2),
       baseline_p99_ms: round(bareHalf.p99, 2),
       baseline_p99_ms_windows: bareWindows.map((w) => round(w.p99, 2)),
