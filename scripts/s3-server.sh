@@ -392,15 +392,29 @@ do_status() {
   fi
   echo "S3 running at $ENDPOINT (state in $STATE_DIR)"
   # The OSD's own count (its admin socket: works without a mgr, unlike `ceph osd df`).
-  local total="" used=""
-  read -r total used < <(timeout 10 ceph -c "$CONF" daemon osd.0 perf dump 2>/dev/null |
-    sed -n 's/^ *"stat_bytes\(_used\)\{0,1\}": \([0-9]*\),*$/\2/p' | head -2 | tr '\n' ' ') || true
-  [[ -n "$used" ]] || return 0 # not our OSD (another instance answers on the port)
-  if ((used > total)); then
-    echo "store: the OSD's usage count is broken (above its capacity: memstore's count fell below zero); it blocks every write. Restart it: $0 stop && $0 start"
+  local dump rc=0
+  dump="$(timeout 10 ceph -c "$CONF" daemon osd.0 perf dump 2>/dev/null)" || return 0 # not our OSD (another instance answers on the port)
+  usage_from_perf_dump <<<"$dump" || rc=$?
+  ((rc == 2)) && return 0 # no usage figures in the dump
+  return "$rc"
+}
+
+# The usage line from an OSD's `perf dump` (JSON, one key per line) on stdin; exit 1 when the count
+# is broken, 2 when the dump has no figures. Read from the available bytes, not the used ones: a
+# count below zero makes `available` exceed the capacity, and the used figure (capacity minus
+# available, unsigned) wraps to ~2^64, past what shell arithmetic holds.
+usage_from_perf_dump() {
+  local total="" avail=""
+  read -r total avail < <(awk -F'[:,]' '
+    /"stat_bytes":/ { gsub(/ /, "", $2); t = $2 }
+    /"stat_bytes_avail":/ { gsub(/ /, "", $2); a = $2 }
+    END { print t, a }') || true
+  [[ "$total" =~ ^[0-9]+$ && "$avail" =~ ^[0-9]+$ ]] || return 2
+  if ((avail > total)); then
+    echo "store: the OSD's usage count is broken (memstore counted its used bytes below zero: $avail bytes available of $total); it blocks every write. Restart it: $0 stop && $0 start"
     return 1
   fi
-  echo "store: $((used >> 20)) MiB of $((total >> 20)) MiB used ($((BALLAST_BYTES >> 20)) MiB of it the ballast that start writes)"
+  echo "store: $(((total - avail) >> 20)) MiB of $((total >> 20)) MiB used ($((BALLAST_BYTES >> 20)) MiB of it the ballast that start writes)"
 }
 
 do_env() {
@@ -451,6 +465,8 @@ case "${1:-}" in
   status) do_status ;;
   env) do_env ;;
   foreground) do_foreground ;;
+  # Internal, for tests: the usage line `status` prints, from a `perf dump` on stdin.
+  _usage-from-perf-dump) usage_from_perf_dump ;;
   *)
     echo "usage: $0 start|stop|status|env|foreground" >&2
     exit 2

@@ -261,9 +261,10 @@ export async function e2eSmall(ctx: BenchContext): Promise<ScenarioResult> {
 
     const w2 = await startWorker(ctx, services.env);
     const b2 = await startBaseline(ctx, 'bare-worker.ts', services.env);
-    // The second processes are new: warmed like the first (both processes of a side take these jobs).
-    await throughput(ours, [w1, w2], warmup);
-    await throughput(bare, [b1, b2], warmup);
+    // The second processes are new: warmed like the first. Both processes of a side take these
+    // jobs, so twice the count gives the new one about `warmup` of them.
+    await throughput(ours, [w1, w2], 2 * warmup);
+    await throughput(bare, [b1, b2], 2 * warmup);
     ctx.log(`2 worker processes: ${n} jobs in ${ROUNDS} rounds, ours and bare alternating`);
     const two = await compare([ours, [w1, w2]], [bare, [b1, b2]], n);
     const [ours2, bare2] = [two.ours, two.bare];
